@@ -1,0 +1,122 @@
+"""Backbones used throughout the course.
+
+* :class:`Conv4`: the standard few-shot backbone (Vinyals et al. 2016; Snell et al. 2017;
+  Finn et al. 2017): four blocks of conv 3×3 → BatchNorm → ReLU → max-pool 2×2. A 28×28 input
+  ends as ``width`` features. ``width`` scales it: Conv4-64 is the usual teacher, Conv4-16 or
+  Conv4-32 a cheap student. Its BatchNorm keeps *no running statistics*: it always normalises
+  with the current batch, so the model holds no buffers that change under ``torch.func``.
+* :class:`MLP`: fully connected nets for MNIST, e.g. Hinton et al.'s 784-800-800-10.
+* :class:`MnistCNN`: a larger convolutional MNIST teacher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+
+def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    """conv 3×3 → BatchNorm (batch statistics only) → ReLU → max-pool 2×2 (halves H and W)."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
+        nn.BatchNorm2d(out_channels, track_running_stats=False),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+    )
+
+
+class Conv4(nn.Module):
+    """Four conv blocks, then optionally a linear classifier.
+
+    Args:
+        width: channels in every block (64 in the papers).
+        in_channels: 1 for Omniglot and MNIST.
+        n_classes: if given, add a linear head with this many outputs (MAML, ANIL); if None the
+            model returns the embedding (ProtoNet).
+
+    Shapes:
+        ``[B, in_channels, 28, 28]`` → ``[B, width]`` (no head) or ``[B, n_classes]``.
+    """
+
+    def __init__(self, width: int = 64, in_channels: int = 1, n_classes: int | None = None):
+        super().__init__()
+        if width < 1:
+            raise ValueError(f"width must be positive, got {width}")
+        self.width, self.n_classes = width, n_classes
+        self.features = nn.Sequential(
+            conv_block(in_channels, width), conv_block(width, width),
+            conv_block(width, width), conv_block(width, width),
+            nn.Flatten(),  # 28 → 14 → 7 → 3 → 1, so [B, width, 1, 1] → [B, width]
+        )
+        self.head = nn.Linear(width, n_classes) if n_classes else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+class MLP(nn.Module):
+    """A fully connected ReLU network on flattened images.
+
+    Args:
+        sizes: layer widths including input and output, e.g. ``(784, 800, 800, 10)``.
+        dropout: dropout after each hidden layer (Hinton et al. 2015 used it for the teacher).
+
+    Shapes:
+        ``[B, 1, 28, 28]`` (or ``[B, 784]``) → ``[B, sizes[-1]]``.
+    """
+
+    def __init__(self, sizes: Sequence[int] = (784, 800, 800, 10), dropout: float = 0.0):
+        super().__init__()
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"sizes needs at least an input and an output width, got {sizes}")
+        layers: list[nn.Module] = [nn.Flatten()]
+        for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(nn.Linear(fan_in, fan_out))
+            if index < len(sizes) - 2:  # no ReLU after the output layer
+                layers += [nn.ReLU(), nn.Dropout(dropout)] if dropout else [nn.ReLU()]
+        self.net = nn.Sequential(*layers)
+        self.sizes = tuple(sizes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class MnistCNN(nn.Module):
+    """A small LeNet-style CNN: the MNIST teacher (about 99% on full MNIST).
+
+    Shapes:
+        ``[B, 1, 28, 28]`` → ``[B, n_classes]``.
+    """
+
+    def __init__(self, n_classes: int = 10, width: int = 32, dropout: float = 0.25):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),           # → 14×14
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # → 7×7
+            nn.Flatten(),
+        )
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(2 * width * 7 * 7, 128), nn.ReLU(),
+            nn.Dropout(dropout), nn.Linear(128, n_classes),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.features(x))
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def summarize(model: nn.Module, input_shape: Sequence[int] = (1, 1, 28, 28)) -> str:
+    """One line: class name, parameter count and output shape, e.g. for a results table."""
+    with torch.no_grad():
+        was_training = model.training
+        model.eval()
+        output = model(torch.zeros(*input_shape, device=next(model.parameters()).device))
+        model.train(was_training)
+    return (f"{type(model).__name__}: {count_parameters(model):,} parameters, "
+            f"{tuple(input_shape)} → {tuple(output.shape)}")
