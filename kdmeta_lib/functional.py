@@ -1,0 +1,127 @@
+"""Shared ``torch.func`` plumbing for every meta-learner: parameters as dicts, one inner loop,
+one task runner.
+
+Meta-learning needs a model evaluated with weights *other than its own*: the weights after a few
+gradient steps on a task's support set. ``torch.func`` makes that a pure function:
+
+* ``functional_call(model, (params, buffers), x)`` runs ``model`` with the weights in ``params``;
+* ``grad(loss_of)(params)`` returns ``∇ loss_of(params)`` as a dict shaped like ``params``;
+* ``vmap(f)(...)`` runs ``f`` on a stack of tasks as if it were one call per task.
+
+Every learner in this library (``protonet``, ``maml``, ``anil``, ``reptile``) exposes a *task
+loss* with one signature, :data:`TaskLoss`::
+
+    task_loss(params, buffers, model, support_x, support_y, query_x, query_y, *, config)
+        -> (query_loss, query_accuracy)   # two scalars
+
+so that :func:`run_tasks` can run a meta-batch of tasks one by one or through ``vmap``, and the
+training and evaluation loops (``meta_training``) work for all of them. Taught in notebook 02,
+section "MAML, line by line".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad, vmap
+
+from .episodes import Episode
+
+Params = dict[str, Tensor]
+"""Parameter (or buffer) name → tensor, e.g. ``{"features.0.0.weight": ..., "head.bias": ...}``."""
+
+TaskLoss = Callable[..., tuple[Tensor, Tensor]]
+"""``(params, buffers, model, support_x, support_y, query_x, query_y, *, config)`` →
+``(query_loss, query_accuracy)``."""
+
+
+def params_and_buffers(model: nn.Module) -> tuple[Params, Params]:
+    """The model's own parameters and buffers as dicts.
+
+    The parameter tensors are the model's live ``nn.Parameter`` objects, so a loss computed from
+    them backpropagates into ``model.parameters()`` and an ordinary optimizer can take the outer
+    step.
+    """
+    return dict(model.named_parameters()), dict(model.named_buffers())
+
+
+def sub_params(params: Params, prefix: str) -> Params:
+    """The entries of a submodule, with its prefix removed.
+
+    Example: ``sub_params(params, "head")`` turns ``"head.weight"`` into ``"weight"``, ready for
+    ``functional_call(model.head, ...)``.
+    """
+    start = prefix + "."
+    return {name[len(start):]: value for name, value in params.items() if name.startswith(start)}
+
+
+def accuracy(logits: Tensor, labels: Tensor) -> Tensor:
+    """Fraction of correct predictions (a scalar tensor). Shapes: ``[B, n_way]``, ``[B]``."""
+    return (logits.argmax(dim=-1) == labels).float().mean()
+
+
+def adapt(loss_of: Callable[[Params], Tensor], params: Params, *, inner_lr: float,
+          inner_steps: int, first_order: bool = False) -> Params:
+    """The inner loop of MAML-style learners: a few plain gradient steps on one task.
+
+        θ'₀ = θ,    θ'ₛ₊₁ = θ'ₛ − inner_lr · ∇ loss_of(θ'ₛ)    for s = 0 … inner_steps − 1
+
+    The returned weights remain a differentiable function of ``params``, so the outer loss can be
+    backpropagated *through* the inner steps (second order: Hessian-vector products appear). With
+    ``first_order=True`` each inner gradient is treated as a constant, so ``∂θ'/∂θ = I`` (FOMAML).
+
+    Args:
+        loss_of: the task's training loss as a function of the weights, e.g. the support-set
+            cross-entropy. It must be pure (no Python branching on tensor values).
+        params: the weights to start from (only these are adapted; keep the rest in the closure).
+        inner_lr: step size α of the inner loop.
+        inner_steps: number of steps; 0 returns ``params`` unchanged.
+        first_order: drop the second-order terms (cheaper, usually almost as good).
+    Returns:
+        The adapted weights, a dict with the same keys and shapes as ``params``.
+    """
+    for _ in range(inner_steps):
+        if first_order:
+            # grad() still differentiates loss_of inside no_grad (it is a function transform),
+            # but the outer autograd records nothing: the gradient is a constant for the outer step.
+            with torch.no_grad():
+                grads = grad(loss_of)(params)
+        else:
+            grads = grad(loss_of)(params)
+        params = {name: value - inner_lr * grads[name] for name, value in params.items()}
+    return params
+
+
+def run_tasks(task_loss: TaskLoss, model: nn.Module, episode: Episode, *, config: Any,
+              params: Params | None = None, buffers: Params | None = None,
+              vectorize: bool = True) -> tuple[Tensor, Tensor]:
+    """Run one task loss on every task of a meta-batch.
+
+    Args:
+        task_loss: a learner's per-task function, e.g. ``maml.task_loss``.
+        model: the backbone; its own weights are used unless ``params``/``buffers`` are given.
+        episode: a *batch* of tasks (``EpisodeSampler.sample_batch``): tensors with a leading
+            ``n_tasks`` dimension.
+        config: the learner's hyperparameters, passed on as ``config=``.
+        vectorize: ``True`` runs all tasks at once with ``torch.func.vmap``; ``False`` loops
+            over them. Both give the same numbers (tested); ``vmap`` is usually faster.
+    Returns:
+        ``(query_losses, query_accuracies)``, each ``[n_tasks]``.
+    """
+    if not episode.is_batch:
+        raise ValueError("run_tasks needs a batch of tasks (EpisodeSampler.sample_batch); "
+                         "for a single task call the task loss directly")
+    if params is None or buffers is None:
+        own_params, own_buffers = params_and_buffers(model)
+        params, buffers = params or own_params, buffers or own_buffers
+    one_task = partial(task_loss, params, buffers, model, config=config)
+    tasks = (episode.support_x, episode.support_y, episode.query_x, episode.query_y)
+    if vectorize:
+        return vmap(one_task)(*tasks)
+    results = [one_task(*(tensor[index] for tensor in tasks)) for index in range(len(tasks[0]))]
+    losses, accuracies = zip(*results)
+    return torch.stack(losses), torch.stack(accuracies)

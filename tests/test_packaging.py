@@ -1,0 +1,46 @@
+"""pyproject.toml is the single source of truth; environment.yml must say the same."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+CONDA_NAMES = {"torch": "pytorch"}  # PyPI name → conda-forge name where they differ
+
+
+def pyproject() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def split(requirement: str) -> tuple[str, str]:
+    name, bound = re.match(r"([A-Za-z0-9_.\-]+)\s*(.*)", requirement).groups()
+    return name.lower(), bound.replace(" ", "")
+
+
+def test_conda_dependencies_match_the_pyproject_ones_with_the_same_bounds():
+    project = pyproject()["project"]
+    expected = {CONDA_NAMES.get(name, name): bound
+                for name, bound in map(split, project["dependencies"])}
+    environment = yaml.safe_load((REPO / "environment.yml").read_text())
+    conda = dict(split(item) for item in environment["dependencies"] if isinstance(item, str))
+    assert conda.pop("python") == project["requires-python"]
+    conda.pop("pip")
+    assert conda == expected
+
+
+def test_conda_installs_this_package_with_every_extra_through_pip():
+    environment = yaml.safe_load((REPO / "environment.yml").read_text())
+    assert environment["channels"] == ["conda-forge"]
+    pip_section = next(item["pip"] for item in environment["dependencies"] if isinstance(item, dict))
+    extras = sorted(pyproject()["project"]["optional-dependencies"])
+    assert pip_section == [f'-e ".[{",".join(extras)}]"']
+
+
+def test_dependencies_have_lower_bounds_only():
+    project = pyproject()["project"]
+    requirements = project["dependencies"] + [
+        r for extra in project["optional-dependencies"].values() for r in extra]
+    for requirement in requirements:
+        assert ">=" in requirement and not re.search(r"(==|<|~=|!=)", requirement), requirement
