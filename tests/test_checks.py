@@ -1,0 +1,117 @@
+"""Every exercise check accepts the reference and names typical mistakes precisely."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kdmeta_lib import checks
+from kdmeta_lib.checks import ExerciseError
+
+
+def test_every_check_accepts_its_reference_solution(capsys):
+    for exercise in (checks.kd_loss, checks.distillation_loss, checks.split_episode,
+                     checks.prototype_logits, checks.inner_step):
+        assert exercise.check(exercise.reference)
+        assert "Correct" in capsys.readouterr().out
+
+
+def test_a_stub_that_is_not_written_yet_says_so():
+    def stub(*args):
+        raise NotImplementedError
+
+    with pytest.raises(ExerciseError, match="not written yet"):
+        checks.kd_loss.check(stub)
+
+
+def test_hint_and_solution_print_help(capsys):
+    checks.kd_loss.hint()
+    checks.kd_loss.solution()
+    printed = capsys.readouterr().out
+    assert "Hint" in printed and "def reference_kd_loss" in printed
+
+
+KD_MISTAKES = {
+    "T² too small": lambda s, t, T: F.kl_div(F.log_softmax(s / T, -1), F.softmax(t / T, -1),
+                                             reduction="batchmean"),
+    "reduction='mean'": lambda s, t, T: T**2 * F.kl_div(F.log_softmax(s / T, -1),
+                                                        F.softmax(t / T, -1), reduction="mean"),
+    "arguments are swapped": lambda s, t, T: T**2 * F.kl_div(
+        F.log_softmax(t / T, -1), F.softmax(s / T, -1), reduction="batchmean"),
+    "did not divide the logits": lambda s, t, T: T**2 * F.kl_div(
+        F.log_softmax(s, -1), F.softmax(t, -1), reduction="batchmean"),
+}
+
+
+@pytest.mark.parametrize("expected_hint", KD_MISTAKES)
+def test_kd_loss_check_names_each_classic_mistake(expected_hint):
+    with pytest.raises(ExerciseError, match=expected_hint):
+        checks.kd_loss.check(KD_MISTAKES[expected_hint])
+
+
+@pytest.mark.parametrize("wrong, expected_hint", [
+    (lambda s, t, y, a, T: checks.reference_distillation_loss(s, t, y, 1 - a, T), "swapped"),
+    (lambda s, t, y, a, T: a * checks.reference_kd_loss(s, t, T) + F.cross_entropy(s, y),
+     r"weighted by \(1 − α\)"),
+    (lambda s, t, y, a, T: a * checks.reference_kd_loss(s, t, T) / T**2
+     + (1 - a) * F.cross_entropy(s, y), "T² too small"),
+])
+def test_distillation_loss_check_names_the_mistake(wrong, expected_hint):
+    with pytest.raises(ExerciseError, match=expected_hint):
+        checks.distillation_loss.check(wrong)
+
+
+def overlapping_split(class_images, k_shot):
+    support_x, support_y, _, query_y = checks.reference_split_episode(class_images, k_shot)
+    query_x = class_images[:, -3:].reshape(-1, *class_images.shape[2:])  # includes a support shot
+    query_x = torch.cat([support_x[:1], query_x[1:]])
+    return support_x, support_y, query_x, query_y
+
+
+def misaligned_split(class_images, k_shot):
+    support_x, support_y, query_x, query_y = checks.reference_split_episode(class_images, k_shot)
+    return support_x, support_y.view(-1, k_shot).T.flatten(), query_x, query_y  # repeat, not r_i
+
+
+@pytest.mark.parametrize("wrong, expected_hint", [
+    (overlapping_split, "support and query overlap"),
+    (misaligned_split, "does not match support_x"),
+])
+def test_split_episode_check_names_the_mistake(wrong, expected_hint):
+    with pytest.raises(ExerciseError, match=expected_hint):
+        checks.split_episode.check(wrong)
+
+
+@pytest.mark.parametrize("wrong, expected_hint", [
+    (lambda s, y, q, n: -checks.reference_prototype_logits(s, y, q, n), "wrong sign"),
+    (lambda s, y, q, n: -(-checks.reference_prototype_logits(s, y, q, n)).sqrt(), "squared"),
+    (lambda s, y, q, n: -torch.cdist(q, F.one_hot(y, n).float().T @ s).pow(2), "sums"),
+])
+def test_prototype_logits_check_names_the_mistake(wrong, expected_hint):
+    with pytest.raises(ExerciseError, match=expected_hint):
+        checks.prototype_logits.check(wrong)
+
+
+def gradient_ascent(loss_fn, params, inner_lr):
+    grads = torch.func.grad(loss_fn)(params)
+    return {n: p + inner_lr * grads[n] for n, p in params.items()}
+
+
+def detached_step(loss_fn, params, inner_lr):
+    grads = torch.func.grad(loss_fn)(params)
+    return {n: (p - inner_lr * grads[n]).detach() for n, p in params.items()}
+
+
+def first_order_step(loss_fn, params, inner_lr):
+    grads = torch.func.grad(loss_fn)(params)
+    return {n: p - inner_lr * grads[n].detach() for n, p in params.items()}
+
+
+@pytest.mark.parametrize("wrong, expected_hint", [
+    (gradient_ascent, "climbed the loss"),
+    (detached_step, "cut the graph"),
+    (first_order_step, "second-order term"),
+    (lambda loss_fn, params, inner_lr: dict(params), "did not move"),
+])
+def test_inner_step_check_names_the_mistake(wrong, expected_hint):
+    with pytest.raises(ExerciseError, match=expected_hint):
+        checks.inner_step.check(wrong)
