@@ -115,9 +115,9 @@ def run_tasks(task_loss: TaskLoss, model: nn.Module, episode: Episode, *, config
     if not episode.is_batch:
         raise ValueError("run_tasks needs a batch of tasks (EpisodeSampler.sample_batch); "
                          "for a single task call the task loss directly")
-    if params is None or buffers is None:
-        own_params, own_buffers = params_and_buffers(model)
-        params, buffers = params or own_params, buffers or own_buffers
+    own_params, own_buffers = params_and_buffers(model)
+    params = own_params if params is None else params
+    buffers = own_buffers if buffers is None else buffers
     one_task = partial(task_loss, params, buffers, model, config=config)
     tasks = (episode.support_x, episode.support_y, episode.query_x, episode.query_y)
     if vectorize:
