@@ -174,10 +174,24 @@ def _size_of(source: Path) -> int:
     return sum(1 for _ in source.rglob("*.png"))
 
 
+def _check_reachable(url: str) -> None:
+    """Fail within seconds when the host of ``url`` cannot be reached (no network, firewall).
+
+    torchvision retries mirrors one after another; on a network that drops packets instead of
+    refusing them, each try would wait for its own timeout. One quick probe avoids that.
+    """
+    from urllib.parse import urlparse
+
+    host = urlparse(url).hostname
+    with socket.create_connection((host, 443), timeout=3.0):
+        pass
+
+
 def _download_omniglot(folder: Path) -> None:
     """Let torchvision fetch both Omniglot zips into ``folder/omniglot-py`` (fails fast)."""
     from torchvision.datasets import Omniglot
 
+    _check_reachable(Omniglot.download_url_prefix)
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
@@ -337,6 +351,7 @@ def _mnist_from_torchvision() -> MnistData:
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
+        _check_reachable(MNIST.mirrors[0])
         train, test = (MNIST(str(cache_dir()), train=flag, download=True) for flag in (True, False))
     except Exception as error:  # noqa: BLE001 - any network failure means "fall back"
         raise DataUnavailable(f"{missing}; download failed: {type(error).__name__}: "
