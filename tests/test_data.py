@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from conftest import real_data_root
-from kdmeta_lib import data
+from kdmeta_lib import data, omniglot
 from kdmeta_lib.data import (DataUnavailable, load_fewshot_data, load_mnist,
                              load_omniglot_subset, with_rotations)
 
@@ -55,7 +55,7 @@ def test_a_local_copy_is_decoded_to_28px_with_ink_as_one(isolated_data, as_zip):
 def test_the_second_load_comes_from_the_tensor_cache(isolated_data, monkeypatch):
     write_fake_omniglot(isolated_data, "images_background")
     first = load_omniglot_subset("images_background")
-    monkeypatch.setattr(data, "_decode_omniglot", lambda source: pytest.fail("decoded twice"))
+    monkeypatch.setattr(omniglot, "_decode_omniglot", lambda source: pytest.fail("decoded twice"))
     assert torch.equal(load_omniglot_subset("images_background"), first)
 
 
@@ -71,7 +71,7 @@ def test_a_corrupt_cache_is_rebuilt_not_a_crash(isolated_data, capsys):
 def test_a_corrupt_zip_gives_a_clear_error_and_auto_falls_back(isolated_data):
     base = isolated_data / "omniglot-py"
     base.mkdir()
-    for subset in data.OMNIGLOT_SUBSETS:
+    for subset in omniglot.OMNIGLOT_SUBSETS:
         (base / f"{subset}.zip").write_bytes(b"PK\x03\x04 this is not really a zip")
     with pytest.raises(DataUnavailable, match="corrupt or incomplete.*delete it"):
         load_omniglot_subset("images_background")
@@ -101,7 +101,7 @@ def test_a_failed_download_is_reported_within_seconds(isolated_data, monkeypatch
     def refuse(folder):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(data, "_download_omniglot", refuse)
+    monkeypatch.setattr(data, "download_omniglot", refuse)
     start = time.perf_counter()
     fewshot = load_fewshot_data(verbose=False)
     assert "download failed: OSError: network is unreachable" in fewshot.description
