@@ -98,7 +98,7 @@ def adapt(loss_of: Callable[[Params], Tensor], params: Params, *, inner_lr: floa
 
 def run_tasks(task_loss: TaskLoss, model: nn.Module, episode: Episode, *, config: Any,
               params: Params | None = None, buffers: Params | None = None,
-              vectorize: bool = True) -> tuple[Tensor, Tensor]:
+              vectorize: bool | None = None) -> tuple[Tensor, Tensor]:
     """Run one task loss on every task of a meta-batch.
 
     Args:
@@ -108,7 +108,9 @@ def run_tasks(task_loss: TaskLoss, model: nn.Module, episode: Episode, *, config
             ``n_tasks`` dimension.
         config: the learner's hyperparameters, passed on as ``config=``.
         vectorize: ``True`` runs all tasks at once with ``torch.func.vmap``; ``False`` loops
-            over them. Both give the same numbers (tested); ``vmap`` is usually faster.
+            over them; ``None`` picks ``vmap`` on a GPU and the loop on a CPU, where small
+            per-task batches stay in cache and ran about twice as fast in our measurements.
+            Both give the same numbers (tested).
     Returns:
         ``(query_losses, query_accuracies)``, each ``[n_tasks]``.
     """
@@ -120,6 +122,8 @@ def run_tasks(task_loss: TaskLoss, model: nn.Module, episode: Episode, *, config
     buffers = own_buffers if buffers is None else buffers
     one_task = partial(task_loss, params, buffers, model, config=config)
     tasks = (episode.support_x, episode.support_y, episode.query_x, episode.query_y)
+    if vectorize is None:
+        vectorize = episode.support_x.device.type != "cpu"
     if vectorize:
         return vmap(one_task)(*tasks)
     results = [one_task(*(tensor[index] for tensor in tasks)) for index in range(len(tasks[0]))]

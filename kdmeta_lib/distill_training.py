@@ -1,0 +1,198 @@
+"""Training and evaluation loops for supervised distillation: a model alone, or a student and its
+frozen teacher (notebook 01, section "Teacher → student").
+
+Both loops share one recipe, so that "alone" and "distilled" differ only in the loss: Adam with a
+cosine-decayed learning rate, mini-batches cut from one shuffled index tensor (no DataLoader:
+the data already sits in memory as tensors), and optionally the same random shifts of the images.
+
+The teacher is frozen three ways, one for each bug of the source article's snippet:
+``teacher.eval()`` (its dropout is off, so its answer is deterministic), ``torch.no_grad()`` (no
+graph is built for it) and only the student's parameters go into the optimizer.
+
+"Function matching" (Beyer et al. 2022, "Knowledge distillation: A good teacher is patient and
+consistent"): the teacher labels *the same* shifted image that the student sees, and training runs
+long. Pass ``teacher=`` to label fresh views in every batch, or ``teacher_logits=`` with images
+shifted beforehand to pay for the teacher once (the teacher is frozen, so its answer to a given
+image never changes).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .distillation import distillation_loss
+from .runtime import progress
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train, shared by :func:`train_alone` and :func:`distill`.
+
+    Attributes:
+        epochs: passes over the training images.
+        batch_size: images per step.
+        lr: peak Adam learning rate, decayed to 0 along a cosine.
+        max_shift: shift each image by up to this many pixels per step (0: no augmentation).
+        seed: seeds the initial shuffle, the shifts and (via the caller) nothing else.
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    max_shift: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}; try 1e-3")
+        if not 0 <= self.max_shift <= 8:
+            raise ValueError(f"max_shift must be 0..8 pixels, got {self.max_shift}; 2 is typical")
+
+
+@dataclass
+class History:
+    """What happened during training: one entry per epoch."""
+
+    loss: list[float] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)  # empty without test data
+    seconds: float = 0.0
+
+
+def random_shift(images: Tensor, max_shift: int, generator: torch.Generator | None = None) -> Tensor:
+    """Translate every image by its own random (dy, dx) in [−max_shift, max_shift], zero-filled.
+
+    One gather for the whole batch: pad by ``max_shift`` and crop a random window per image.
+
+    Args:
+        images: ``[batch, channels, H, W]``.
+    Returns:
+        ``[batch, channels, H, W]``.
+    """
+    if max_shift == 0:
+        return images
+    batch, _, height, width = images.shape
+    padded = F.pad(images, (max_shift,) * 4)  # [batch, channels, H + 2s, W + 2s]
+    offsets = torch.randint(0, 2 * max_shift + 1, (2, batch), generator=generator)
+    rows = (offsets[0, :, None] + torch.arange(height))[:, None, :, None]   # [batch, 1, H, 1]
+    columns = (offsets[1, :, None] + torch.arange(width))[:, None, None, :]  # [batch, 1, 1, W]
+    example = torch.arange(batch)[:, None, None, None]
+    channel = torch.arange(images.shape[1])[None, :, None, None]
+    return padded[example, channel, rows.to(images.device), columns.to(images.device)]
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: Tensor, batch_size: int = 1000) -> Tensor:
+    """The model's logits in eval mode (dropout off), without a graph; its mode is restored.
+
+    Args:
+        images: ``[n, 1, 28, 28]`` on any device (moved to the model's).
+    Returns:
+        ``[n, n_classes]`` on the CPU.
+    """
+    was_training, device = model.training, next(model.parameters()).device
+    model.eval()
+    logits = torch.cat([model(images[start:start + batch_size].to(device)).cpu()
+                        for start in range(0, len(images), batch_size)])
+    model.train(was_training)
+    return logits
+
+
+def accuracy(model: nn.Module, images: Tensor, labels: Tensor) -> float:
+    """Fraction of ``images`` ``[n, 1, 28, 28]`` whose predicted class equals ``labels`` ``[n]``."""
+    return (predict_logits(model, images).argmax(dim=1) == labels.cpu()).float().mean().item()
+
+
+def train_alone(model: nn.Module, train_x: Tensor, train_y: Tensor, config: TrainConfig,
+                test: tuple[Tensor, Tensor] | None = None, description: str = "alone") -> History:
+    """Train ``model`` on the hard labels alone (cross-entropy): the baseline and the teacher.
+
+    Args:
+        train_x: ``[n, 1, 28, 28]``; train_y: ``[n]`` int64.
+        test: optional ``(test_x, test_y)`` to record the accuracy after every epoch.
+    """
+    def batch_loss(logits: Tensor, views: Tensor, index: Tensor) -> Tensor:
+        return F.cross_entropy(logits, train_y[index].to(logits.device))
+
+    return _fit(model, train_x, config, batch_loss, test, description)
+
+
+def distill(student: nn.Module, train_x: Tensor, train_y: Tensor, config: TrainConfig, *,
+            teacher: nn.Module | None = None, teacher_logits: Tensor | None = None,
+            alpha: float = 0.9, temperature: float = 4.0,
+            test: tuple[Tensor, Tensor] | None = None, description: str = "distil") -> History:
+    """Train ``student`` on ``α · L_KD + (1 − α) · CE`` from a frozen teacher.
+
+    Give exactly one of:
+        teacher: a trained model, run in eval mode under ``no_grad`` on the very view (shifted
+            image) the student sees in each batch.
+        teacher_logits: ``[n, n_classes]``, its precomputed answers on ``train_x`` (see
+            :func:`predict_logits`); needs ``config.max_shift == 0``, since a shifted view
+            would no longer match them. Shift the images beforehand instead.
+    """
+    _check_teacher(student, train_x, config, teacher, teacher_logits)
+    if teacher is not None:
+        teacher.eval()  # dropout off: the same image always gets the same soft targets
+
+    def batch_loss(logits: Tensor, views: Tensor, index: Tensor) -> Tensor:
+        if teacher is None:
+            targets = teacher_logits[index].to(logits.device)
+        else:
+            with torch.no_grad():
+                targets = teacher(views)
+        return distillation_loss(logits, targets, train_y[index].to(logits.device),
+                                 alpha, temperature)
+
+    return _fit(student, train_x, config, batch_loss, test, description)
+
+
+def _check_teacher(student: nn.Module, train_x: Tensor, config: TrainConfig,
+                   teacher: nn.Module | None, teacher_logits: Tensor | None) -> None:
+    if (teacher is None) == (teacher_logits is None):
+        raise ValueError("give exactly one of teacher= (a model) or teacher_logits= (a tensor)")
+    if teacher_logits is not None:
+        if teacher_logits.shape[0] != train_x.shape[0]:
+            raise ValueError(f"teacher_logits has {teacher_logits.shape[0]} rows but train_x has "
+                             f"{train_x.shape[0]} images; compute them with predict_logits(teacher, train_x)")
+        if config.max_shift:
+            raise ValueError(f"teacher_logits were computed on unshifted images, but max_shift="
+                             f"{config.max_shift} would show the student shifted ones; pass teacher= "
+                             "instead, or shift train_x beforehand and use max_shift=0")
+    elif {id(p) for p in teacher.parameters()} & {id(p) for p in student.parameters()}:
+        raise ValueError("teacher and student share parameters; distil into a separate model")
+
+
+def _fit(model: nn.Module, train_x: Tensor, config: TrainConfig,
+         batch_loss: Callable[[Tensor, Tensor, Tensor], Tensor],
+         test: tuple[Tensor, Tensor] | None, description: str) -> History:
+    """The loop shared by both trainers: shuffle, shift, step, record."""
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(config.seed)
+    steps_per_epoch = -(-len(train_x) // config.batch_size)  # ceiling division
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)  # the model's parameters only
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs * steps_per_epoch)
+    history, start = History(), time.perf_counter()
+    for _ in progress(range(config.epochs), description, total=config.epochs):
+        model.train()
+        order, total = torch.randperm(len(train_x), generator=generator), 0.0
+        for index in order.split(config.batch_size):
+            views = random_shift(train_x[index], config.max_shift, generator).to(device)
+            loss = batch_loss(model(views), views, index)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += loss.item()
+        history.loss.append(total / steps_per_epoch)
+        if test is not None:
+            history.test_accuracy.append(accuracy(model, *test))
+    history.seconds = time.perf_counter() - start
+    return history

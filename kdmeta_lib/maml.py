@@ -1,0 +1,83 @@
+"""MAML: Model-Agnostic Meta-Learning (Finn, Abbeel & Levine, ICML 2017).
+
+MAML learns an *initialisation* θ from which a few gradient steps on a new task's support set
+already give a good classifier. For one task with support loss L_S and query loss L_Q:
+
+    θ' = θ − α ∇θ L_S(θ)          (inner loop, ``inner_steps`` times; α = ``inner_lr``)
+    meta-loss = L_Q(θ')           (averaged over a meta-batch of tasks, minimised over θ)
+
+The meta-gradient ∇θ L_Q(θ') = (I − α ∇²L_S(θ)) ∇L_Q(θ') contains a Hessian: that is
+*second-order* MAML. First-order MAML (FOMAML) drops the Hessian term and uses ∇L_Q(θ') directly.
+
+Unlike ProtoNet (``protonet``), MAML adapts *every* weight, including a linear head with
+``n_way`` outputs: build the model as ``Conv4(width, n_classes=n_way)``. ANIL (``anil``) adapts the
+head only. Taught in notebook 02, sections "MAML on sine waves" and "MAML on Omniglot".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from .functional import Params, accuracy, adapt
+
+
+@dataclass(frozen=True)
+class MamlConfig:
+    """Hyperparameters of the inner loop (shared by MAML and ANIL).
+
+    Attributes:
+        inner_lr: step size α of the inner gradient steps (0.4 is Finn et al.'s Omniglot value).
+        inner_steps: gradient steps on the support set, in training and at test time.
+        first_order: ``True`` for first-order MAML (no Hessian-vector products).
+    """
+
+    inner_lr: float = 0.4
+    inner_steps: int = 1
+    first_order: bool = False
+
+    def __post_init__(self):
+        if not self.inner_lr > 0:
+            raise ValueError(f"inner_lr must be positive, got {self.inner_lr}; try 0.1 to 0.5")
+        if not isinstance(self.inner_steps, int) or self.inner_steps < 0:
+            raise ValueError(f"inner_steps must be an integer ≥ 0, got {self.inner_steps!r}")
+
+
+def adapt_to_support(params: Params, buffers: Params, model: nn.Module, support_x: Tensor,
+                     support_y: Tensor, *, config: MamlConfig) -> Params:
+    """The weights θ' after ``config.inner_steps`` steps on the support cross-entropy.
+
+    Shapes: ``support_x [N·K, C, H, W]``, ``support_y [N·K]``.
+    """
+    def support_loss(weights: Params) -> Tensor:
+        return F.cross_entropy(functional_call(model, (weights, buffers), (support_x,)), support_y)
+
+    return adapt(support_loss, params, inner_lr=config.inner_lr,
+                 inner_steps=config.inner_steps, first_order=config.first_order)
+
+
+def query_logits(params: Params, buffers: Params, model: nn.Module, support_x: Tensor,
+                 support_y: Tensor, query_x: Tensor, *, config: MamlConfig) -> Tensor:
+    """Adapt on the support set, then classify the queries.
+
+    Returns:
+        ``[N·Q, n_way]`` logits of the adapted model; differentiable with respect to ``params``.
+    """
+    adapted = adapt_to_support(params, buffers, model, support_x, support_y, config=config)
+    return functional_call(model, (adapted, buffers), (query_x,))
+
+
+def task_loss(params: Params, buffers: Params, model: nn.Module, support_x: Tensor,
+              support_y: Tensor, query_x: Tensor, query_y: Tensor, *,
+              config: MamlConfig) -> tuple[Tensor, Tensor]:
+    """MAML's per-task objective: the query cross-entropy and accuracy after adaptation.
+
+    Returns:
+        ``(query_loss, query_accuracy)``, two scalars. Backpropagating ``query_loss`` gives the
+        second-order meta-gradient (first-order with ``config.first_order``).
+    """
+    logits = query_logits(params, buffers, model, support_x, support_y, query_x, config=config)
+    return F.cross_entropy(logits, query_y), accuracy(logits, query_y)

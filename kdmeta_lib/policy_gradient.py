@@ -1,0 +1,174 @@
+"""Gaussian policies, rollouts and REINFORCE, written for many tasks at once with ``torch.func``.
+
+A policy π_θ(a | s) = N(μ_θ(s), σ²) picks continuous actions. REINFORCE (Williams 1992) raises
+the log-probability of actions that did better than average:
+
+    L(θ) = − mean over episodes and steps of  log π_θ(aₜ | sₜ) · Âₜ
+    Âₜ = (Gₜ − b_t) / scale,   Gₜ = Σ_{t' ≥ t} r_t'   (reward-to-go),   b_t = mean of Gₜ over episodes
+
+The baseline b_t and the scale (the std of Gₜ − b_t) change no expected direction but cut the
+variance, and keep one learning rate good for every task. One *adaptation step* = play
+``n_episodes`` with the current weights, then θ ← θ − inner_lr · ∇L(θ): the inner loop of MAML
+for RL (Finn et al. 2017). Weights are dicts (``Params``); a stack of per-task weights carries a
+leading ``n_tasks`` dimension and runs through ``vmap``. Taught in notebook 04c.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad, vmap
+
+from .functional import Params
+from .rl_envs import PointNavigation
+
+
+class GaussianPolicy(nn.Module):
+    """μ(s) = max_action · tanh(MLP(s)), with one learnt log σ per action dimension.
+
+    The tanh keeps the mean inside the actions the environment accepts, so a mean never
+    "hides" beyond the clip where changing it changes nothing.
+
+    Shapes: ``[..., observation_dim]`` → means ``[..., action_dim]``.
+    """
+
+    def __init__(self, hidden: int = 64, observation_dim: int = 2, action_dim: int = 2,
+                 max_action: float = 0.1, init_std: float = 0.1):
+        super().__init__()
+        if hidden < 1 or max_action <= 0 or init_std <= 0:
+            raise ValueError(f"need hidden ≥ 1, max_action > 0 and init_std > 0, got "
+                             f"{hidden}, {max_action}, {init_std}")
+        self.net = nn.Sequential(nn.Linear(observation_dim, hidden), nn.Tanh(),
+                                 nn.Linear(hidden, hidden), nn.Tanh(),
+                                 nn.Linear(hidden, action_dim))
+        self.log_std = nn.Parameter(torch.full((action_dim,), math.log(init_std)))
+        self.max_action = max_action
+
+    def forward(self, observations: Tensor) -> Tensor:
+        return self.max_action * torch.tanh(self.net(observations))
+
+
+@dataclass(frozen=True)
+class Trajectories:
+    """What ``n_episodes`` per task produced. ``observations [n_tasks, n_episodes, horizon, 2]``,
+    ``actions`` the same, ``rewards [n_tasks, n_episodes, horizon]``."""
+
+    observations: Tensor
+    actions: Tensor
+    rewards: Tensor
+
+    def returns(self) -> Tensor:
+        """Mean return (sum of rewards) of each task's episodes: ``[n_tasks]``."""
+        return self.rewards.sum(-1).mean(-1)
+
+
+def stack_params(params: Params, n_tasks: int) -> Params:
+    """The same weights for every task: each tensor gets a leading ``n_tasks`` dimension."""
+    return {name: value.detach().expand(n_tasks, *value.shape).clone()
+            for name, value in params.items()}
+
+
+def policy_means(policy: nn.Module, task_params: Params, observations: Tensor) -> Tensor:
+    """Means of each task's policy: ``[n_tasks, ..., obs_dim]`` → ``[n_tasks, ..., act_dim]``."""
+    return vmap(lambda params, obs: functional_call(policy, params, (obs,)))(task_params,
+                                                                          observations)
+
+
+@torch.no_grad()
+def rollout(policy: nn.Module, task_params: Params, env: PointNavigation,
+            generator: torch.Generator) -> Trajectories:
+    """Play one episode in each of the env's ``n_tasks × n_episodes`` copies, task i with the
+    weights ``task_params[...][i]``. The action noise comes from ``generator`` (reproducible)."""
+    observation, steps = env.reset(), []
+    std = task_params["log_std"].exp()[:, None, :]                   # [n_tasks, 1, act_dim]
+    done = False
+    while not done:
+        mean = policy_means(policy, task_params, observation)        # [n_tasks, n_episodes, 2]
+        action = mean + std * torch.randn(mean.shape, generator=generator)
+        next_observation, reward, done = env.step(action)
+        steps.append((observation, action, reward))
+        observation = next_observation
+    observations, actions, rewards = (torch.stack(x, dim=2) for x in zip(*steps))
+    return Trajectories(observations, actions, rewards)
+
+
+def gaussian_log_prob(means: Tensor, log_std: Tensor, actions: Tensor) -> Tensor:
+    """log N(actions; means, σ²) summed over action dimensions: ``[..., act_dim]`` → ``[...]``."""
+    z = (actions - means) / log_std.exp()
+    return (-0.5 * z**2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+def advantages(rewards: Tensor) -> Tensor:
+    """Normalised reward-to-go minus a per-step baseline, for one task: ``[E, H]`` → ``[E, H]``."""
+    reward_to_go = rewards.flip(-1).cumsum(-1).flip(-1)
+    centred = reward_to_go - reward_to_go.mean(0, keepdim=True)   # baseline: mean over episodes
+    return centred / (centred.std() + 1e-8)
+
+
+def reinforce_loss(params: Params, policy: nn.Module, observations: Tensor, actions: Tensor,
+                   rewards: Tensor) -> Tensor:
+    """REINFORCE loss of one task (see the module docstring): ``[E, H, ·]`` tensors → scalar."""
+    means = functional_call(policy, params, (observations,))
+    log_probs = gaussian_log_prob(means, params["log_std"], actions)
+    return -(log_probs * advantages(rewards)).mean()
+
+
+def adaptation_step(policy: nn.Module, params: Params, observations: Tensor, actions: Tensor,
+                    rewards: Tensor, inner_lr: float) -> Params:
+    """θ' = θ − inner_lr · ∇L_REINFORCE(θ) for one task; differentiable in θ (MAML's inner step)."""
+    grads = grad(reinforce_loss)(params, policy, observations, actions, rewards)
+    return {name: value - inner_lr * grads[name] for name, value in params.items()}
+
+
+def returns_while_adapting(policy: nn.Module, params: Params, env: PointNavigation, *,
+                           adaptation_steps: int, inner_lr: float,
+                           seed: int = 0) -> dict[int, Tensor]:
+    """Return of each task after 0, 1, …, ``adaptation_steps`` REINFORCE steps from ``params``.
+
+    Each step plays ``env.n_episodes`` episodes per task and updates that task's own weights.
+
+    Returns:
+        ``{steps: returns [n_tasks]}`` (mean return over the episodes played with those weights).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    task_params = stack_params(params, env.n_tasks)
+    step = vmap(adaptation_step, in_dims=(None, 0, 0, 0, 0, None))
+    results = {}
+    for steps in range(adaptation_steps + 1):
+        trajectories = rollout(policy, task_params, env, generator)
+        results[steps] = trajectories.returns()
+        if steps < adaptation_steps:  # the episodes just played are the experience to learn from
+            task_params = step(policy, task_params, trajectories.observations,
+                               trajectories.actions, trajectories.rewards, inner_lr)
+            task_params = {name: value.detach() for name, value in task_params.items()}
+    return results
+
+
+def train_per_task(policy: nn.Module, env: PointNavigation, *, iterations: int, lr: float,
+                   seed: int = 0, description: str = "") -> Params:
+    """Train one independent policy per task with REINFORCE and Adam: the per-task *experts*.
+
+    All tasks start from ``policy``'s weights and learn in parallel (one ``vmap``); their losses
+    are summed, which keeps every task's gradient its own.
+
+    Returns:
+        The trained weights stacked per task (leading ``n_tasks`` dimension).
+    """
+    from .runtime import progress
+
+    generator = torch.Generator().manual_seed(seed)
+    task_params = {name: value.requires_grad_() for name, value in
+                   stack_params(dict(policy.named_parameters()), env.n_tasks).items()}
+    optimizer = torch.optim.Adam(task_params.values(), lr=lr)
+    loss_of_task = vmap(reinforce_loss, in_dims=(0, None, 0, 0, 0))
+    for _ in progress(range(iterations), description or "training per-task policies"):
+        trajectories = rollout(policy, task_params, env, generator)
+        loss = loss_of_task(task_params, policy, trajectories.observations,
+                            trajectories.actions, trajectories.rewards).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return {name: value.detach() for name, value in task_params.items()}

@@ -1,0 +1,93 @@
+"""Prototypical Networks (Snell, Swersky & Zemel, NeurIPS 2017).
+
+ProtoNet meta-learns an *embedding* f_θ in which each class is summarised by the mean of its
+support embeddings, its prototype, and a query belongs to the nearest prototype:
+
+    c_n = (1/K) Σ_{i: y_i = n} f_θ(x_i)              (prototype of class n)
+    logit_n(x) = −‖f_θ(x) − c_n‖²                     (negative squared Euclidean distance)
+    p(y = n | x) = softmax_n(logit(x))
+
+Unlike MAML (``maml``) there is *no inner loop*: adapting to a task is just averaging, so the
+model is a backbone without a head, e.g. ``Conv4(width)``. Taught in notebook 02, section
+"Prototypical Networks".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from .functional import Params, accuracy
+
+
+@dataclass(frozen=True)
+class ProtoNetConfig:
+    """What ProtoNet needs to know about a task.
+
+    Attributes:
+        n_way: classes per episode. It fixes the number of prototypes; it is not read from the
+            labels because code under ``vmap`` cannot depend on tensor values. Training with a
+            higher way than testing (e.g. 20-way training, 5-way testing) helps (Snell et al.).
+    """
+
+    n_way: int = 5
+
+    def __post_init__(self):
+        if not isinstance(self.n_way, int) or self.n_way < 2:
+            raise ValueError(f"n_way must be an integer ≥ 2, got {self.n_way!r}")
+
+
+def prototypes(support_embeddings: Tensor, support_y: Tensor, n_way: int) -> Tensor:
+    """Mean support embedding of each class.
+
+    Args:
+        support_embeddings: ``[N·K, D]``.
+        support_y: ``[N·K]`` labels in ``0..n_way-1``.
+    Returns:
+        ``[n_way, D]``.
+    """
+    # One-hot by comparison rather than F.one_hot, which inspects label values (not vmap-safe).
+    one_hot = (support_y[:, None] == torch.arange(n_way, device=support_y.device)).to(
+        support_embeddings.dtype)                                  # [N·K, N]
+    return one_hot.T @ support_embeddings / one_hot.sum(0)[:, None]  # [N, D]
+
+
+def squared_distances(embeddings: Tensor, centres: Tensor) -> Tensor:
+    """‖e_i − c_n‖² for every pair: ``[B, D]``, ``[N, D]`` → ``[B, N]``."""
+    return (embeddings[:, None, :] - centres[None, :, :]).pow(2).sum(-1)
+
+
+def query_logits(params: Params, buffers: Params, model: nn.Module, support_x: Tensor,
+                 support_y: Tensor, query_x: Tensor, *, config: ProtoNetConfig) -> Tensor:
+    """Negative squared distances from each query to each class prototype.
+
+    Support and query go through the backbone in one batch, so that BatchNorm (which uses the
+    statistics of the current batch) sees the same statistics for both.
+
+    Returns:
+        ``[N·Q, n_way]`` logits.
+    """
+    n_support = support_x.shape[0]
+    embeddings = functional_call(model, (params, buffers), (torch.cat([support_x, query_x]),))
+    centres = prototypes(embeddings[:n_support], support_y, config.n_way)
+    return -squared_distances(embeddings[n_support:], centres)
+
+
+def task_loss(params: Params, buffers: Params, model: nn.Module, support_x: Tensor,
+              support_y: Tensor, query_x: Tensor, query_y: Tensor, *,
+              config: ProtoNetConfig) -> tuple[Tensor, Tensor]:
+    """ProtoNet's per-task objective: query cross-entropy over distance logits, and accuracy.
+
+    Returns:
+        ``(query_loss, query_accuracy)``, two scalars.
+    """
+    if support_x.shape[0] % config.n_way:  # a shape check, so it is safe under vmap
+        raise ValueError(f"{support_x.shape[0]} support examples cannot form "
+                         f"config.n_way = {config.n_way} equal classes; set ProtoNetConfig(n_way=) "
+                         "to the sampler's n_way")
+    logits = query_logits(params, buffers, model, support_x, support_y, query_x, config=config)
+    return F.cross_entropy(logits, query_y), accuracy(logits, query_y)

@@ -1,0 +1,81 @@
+"""Reptile (Nichol, Achiam & Schulman, "On First-Order Meta-Learning Algorithms", 2018).
+
+Reptile needs no query loss and no second derivatives. For each task it runs plain SGD on the
+support set from θ to get φ, then moves θ *towards* φ:
+
+    φ = adapt(θ) = θ − α Σ_s ∇L_S(θ'_s)                 (``inner_steps`` SGD steps, α = inner_lr)
+    θ ← θ + ε · mean_τ (φ_τ − θ)                         (outer step, ε = the outer step size)
+
+The outer step is a gradient step on the surrogate ``½‖θ − stop_gradient(φ)‖²``, whose gradient
+is exactly θ − φ. :func:`meta_loss` returns that surrogate, so Reptile trains with the same loop
+as every other learner (``meta_training.meta_train``); plain SGD with learning rate ε is the
+paper's update, Adam a common variant. At test time Reptile adapts like first-order MAML
+(:func:`task_loss`). Taught in notebook 02, section "ANIL and Reptile".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from .functional import Params, accuracy
+from .maml import MamlConfig, adapt_to_support
+from .maml import query_logits as maml_query_logits
+
+
+@dataclass(frozen=True)
+class ReptileConfig:
+    """Hyperparameters of Reptile's inner loop (the outer step size is the optimizer's lr).
+
+    Attributes:
+        inner_lr: SGD step size α on the support set.
+        inner_steps: SGD steps per task, in training and at test time. Reptile needs more than
+            one: with a single step, θ − φ is just the support gradient (joint training).
+    """
+
+    inner_lr: float = 0.4
+    inner_steps: int = 5
+
+    def __post_init__(self):
+        if not self.inner_lr > 0:
+            raise ValueError(f"inner_lr must be positive, got {self.inner_lr}; try 0.1 to 0.5")
+        if not isinstance(self.inner_steps, int) or self.inner_steps < 0:
+            raise ValueError(f"inner_steps must be an integer ≥ 0, got {self.inner_steps!r}")
+
+    def as_first_order_maml(self) -> MamlConfig:
+        """The same inner loop expressed as a first-order MAML config."""
+        return MamlConfig(self.inner_lr, self.inner_steps, first_order=True)
+
+
+def meta_loss(params: Params, buffers: Params, model: nn.Module, support_x: Tensor,
+              support_y: Tensor, query_x: Tensor, query_y: Tensor, *,
+              config: ReptileConfig) -> tuple[Tensor, Tensor]:
+    """Reptile's training objective for one task: ``½‖θ − φ‖²`` with φ held constant.
+
+    Returns:
+        ``(surrogate, query_accuracy)``: the surrogate's gradient with respect to ``params`` is
+        the Reptile direction θ − φ; the accuracy of φ on the queries is for monitoring only.
+    """
+    adapted = adapt_to_support(params, buffers, model, support_x, support_y,
+                               config=config.as_first_order_maml())
+    surrogate = sum(0.5 * (params[name] - adapted[name].detach()).pow(2).sum() for name in params)
+    with torch.no_grad():  # monitoring only: no graph for the outer step
+        logits = functional_call(model, (adapted, buffers), (query_x,))
+    return surrogate, accuracy(logits, query_y)
+
+
+def task_loss(params: Params, buffers: Params, model: nn.Module, support_x: Tensor,
+              support_y: Tensor, query_x: Tensor, query_y: Tensor, *,
+              config: ReptileConfig) -> tuple[Tensor, Tensor]:
+    """Reptile at test time: adapt on the support set (first-order), score the queries.
+
+    Returns:
+        ``(query_loss, query_accuracy)``, two scalars.
+    """
+    logits = maml_query_logits(params, buffers, model, support_x, support_y, query_x,
+                               config=config.as_first_order_maml())
+    return F.cross_entropy(logits, query_y), accuracy(logits, query_y)

@@ -1,0 +1,79 @@
+"""The shared loops: history bookkeeping, the evaluation's confidence interval, curves."""
+
+import math
+
+import pytest
+import torch
+
+from kdmeta_lib import Conv4, EpisodeSampler, generate_glyphs
+from kdmeta_lib import maml, protonet
+from kdmeta_lib.functional import run_tasks
+from kdmeta_lib.meta_training import adaptation_curve, evaluate, meta_train
+
+
+@pytest.fixture(scope="module")
+def glyphs():
+    """40 training and 20 test classes of offline glyphs: small enough for a seconds-long test."""
+    images = generate_glyphs(n_classes=60, seed=1).unsqueeze(2)
+    return images[:40], images[40:]
+
+
+def test_history_has_one_entry_per_outer_step(glyphs):
+    model = Conv4(width=8)
+    history = meta_train(model, protonet.task_loss, protonet.ProtoNetConfig(5),
+                         EpisodeSampler(glyphs[0], 5, 1, 2, seed=0), n_iterations=3, n_tasks=2)
+    assert len(history.loss) == len(history.accuracy) == 3
+    assert all(0 <= value <= 1 for value in history.accuracy)
+    assert history.seconds > 0
+
+
+def test_the_evaluation_ci_is_t_times_the_standard_error_over_episodes(glyphs):
+    torch.manual_seed(0)
+    model = Conv4(width=8)
+    config = protonet.ProtoNetConfig(5)
+    result = evaluate(model, protonet.task_loss, config,
+                      EpisodeSampler(glyphs[1], 5, 1, 4, seed=3), n_episodes=40, batch_size=15)
+    with torch.no_grad():  # the same 40 episodes, by hand
+        episode = EpisodeSampler(glyphs[1], 5, 1, 4, seed=3).sample_batch(40)
+        _, accuracies = run_tasks(protonet.task_loss, model, episode, config=config)
+    mean, std = accuracies.double().mean().item(), accuracies.double().std().item()
+    t_39 = 2.023  # Student's t, 97.5% quantile, 39 degrees of freedom
+    assert result.n == 40
+    assert result.mean == pytest.approx(mean, abs=1e-6)
+    assert result.half_width == pytest.approx(t_39 * std / math.sqrt(40), rel=0.01)
+
+
+def test_evaluation_leaves_the_weights_untouched(glyphs):
+    model = Conv4(width=8, n_classes=5)
+    before = [p.clone() for p in model.parameters()]
+    evaluate(model, maml.task_loss, maml.MamlConfig(inner_steps=2),
+             EpisodeSampler(glyphs[1], 5, 1, 2, seed=0), n_episodes=4)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_the_adaptation_curve_scores_every_step_count_on_the_same_episodes(glyphs):
+    torch.manual_seed(0)
+    model = Conv4(width=8, n_classes=5)
+    config = maml.MamlConfig(inner_lr=0.4, inner_steps=1)
+    curve = adaptation_curve(model, maml.task_loss, config,
+                             EpisodeSampler(glyphs[1], 5, 1, 3, seed=2), steps=(0, 2, 0),
+                             n_episodes=10)
+    assert list(curve) == [0, 2]  # a repeated step count is one point...
+    again = adaptation_curve(model, maml.task_loss, config,
+                             EpisodeSampler(glyphs[1], 5, 1, 3, seed=2), steps=(2,),
+                             n_episodes=10)
+    assert again[2] == curve[2]  # ...and each point sees the same episodes whatever came before
+
+
+def test_bad_arguments_are_rejected_with_the_fix(glyphs):
+    model = Conv4(width=8)
+    sampler = EpisodeSampler(glyphs[0], 5, 1, 2, seed=0)
+    with pytest.raises(ValueError, match="n_iterations"):
+        meta_train(model, protonet.task_loss, protonet.ProtoNetConfig(5), sampler,
+                   n_iterations=0)
+    with pytest.raises(ValueError, match="n_episodes"):
+        evaluate(model, protonet.task_loss, protonet.ProtoNetConfig(5), sampler, n_episodes=1)
+    with pytest.raises(ValueError, match="inner_steps"):
+        adaptation_curve(model, protonet.task_loss, protonet.ProtoNetConfig(5), sampler,
+                         steps=(0, 1))
