@@ -10,7 +10,8 @@ from kdmeta_lib.checks import ExerciseError
 
 def test_every_check_accepts_its_reference_solution(capsys):
     for exercise in (checks.kd_loss, checks.distillation_loss, checks.split_episode,
-                     checks.prototype_logits, checks.inner_step):
+                     checks.prototype_logits, checks.inner_step, checks.fused_loss,
+                     checks.gap_recovered, checks.encode_name, checks.gaussian_policy_kl):
         assert exercise.check(exercise.reference)
         assert "Correct" in capsys.readouterr().out
 
@@ -115,3 +116,66 @@ def first_order_step(loss_fn, params, inner_lr):
 def test_inner_step_check_names_the_mistake(wrong, expected_hint):
     with pytest.raises(ExerciseError, match=expected_hint):
         checks.inner_step.check(wrong)
+
+
+def summed_fused_loss(s, t, y, a, T):
+    return checks.reference_fused_loss(s, t, y, a, T) * s.shape[0]
+
+
+def fused_loss_without_t_squared(s, t, y, a, T):
+    per_task = [a * checks.reference_kd_loss(si, ti, T) / T**2 + (1 - a) * F.cross_entropy(si, yi)
+                for si, ti, yi in zip(s, t, y)]
+    return torch.stack(per_task).mean()
+
+
+@pytest.mark.parametrize("wrong, expected_hint", [
+    (summed_fused_loss, "summed the task losses"),
+    (lambda s, t, y, a, T: checks.reference_fused_loss(s, t, y, 1 - a, T), "swapped"),
+    (fused_loss_without_t_squared, "T² too small"),
+])
+def test_fused_loss_check_names_the_mistake(wrong, expected_hint):
+    with pytest.raises(ExerciseError, match=expected_hint):
+        checks.fused_loss.check(wrong)
+
+
+@pytest.mark.parametrize("wrong, expected_hint", [
+    (lambda alone, fused, teacher: 100 * (fused - alone) / (teacher - alone), "percentage"),
+    (lambda alone, fused, teacher: (fused - alone) / teacher, "divided by the teacher"),
+    (lambda alone, fused, teacher: (teacher - fused) / (teacher - alone), "remains"),
+])
+def test_gap_recovered_check_names_the_mistake(wrong, expected_hint):
+    with pytest.raises(ExerciseError, match=expected_hint):
+        checks.gap_recovered.check(wrong)
+
+
+def left_padded(name, max_len):
+    codes = checks.reference_encode_name(name, max_len)
+    length = int((codes != 0).sum())
+    return torch.cat([codes.new_zeros(max_len - length), codes[:length]])
+
+
+def unknown_kept(name, max_len):
+    codes = [ord(char) for char in name[:max_len]]
+    return torch.tensor(codes + [0] * (max_len - len(codes)))
+
+
+@pytest.mark.parametrize("wrong, expected_hint", [
+    (left_padded, "padded on the left"),
+    (unknown_kept, "UNKNOWN"),
+    (lambda name, max_len: torch.tensor([ord(c) for c in name]), "shape"),
+])
+def test_encode_name_check_names_the_mistake(wrong, expected_hint):
+    with pytest.raises(ExerciseError, match=expected_hint):
+        checks.encode_name.check(wrong)
+
+
+@pytest.mark.parametrize("wrong, expected_hint", [
+    (lambda me, le, ms, ls: checks.reference_gaussian_policy_kl(ms, ls, me, le), "reversed"),
+    (lambda me, le, ms, ls: checks.reference_gaussian_policy_kl(me, le, ms, ls) / 2,
+     "averaged over the action"),
+    (lambda me, le, ms, ls: checks.reference_gaussian_policy_kl(me, le, ms, ls) * me.shape[0],
+     "summed over states"),
+])
+def test_gaussian_policy_kl_check_names_the_mistake(wrong, expected_hint):
+    with pytest.raises(ExerciseError, match=expected_hint):
+        checks.gaussian_policy_kl.check(wrong)
