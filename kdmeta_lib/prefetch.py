@@ -16,7 +16,9 @@ from .data import data_root, load_fewshot_data, load_mnist
 
 def main() -> None:
     root = data_root()
-    os.environ["KDMETA_CACHE"] = str(root)  # downloads and caches go into the folder to copy
+    # Decoded caches go inside the folder to copy, where students' machines look for them first
+    # (``<data root>/cache``). On a read-only share they decode once into ~/.cache/kdmeta instead.
+    os.environ["KDMETA_CACHE"] = str(root / "cache")
     print(f"Filling {root} ...")
     load_fewshot_data(source="omniglot")
     load_mnist(source="torchvision")
