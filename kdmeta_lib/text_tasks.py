@@ -66,11 +66,14 @@ def faker_full_names(locale: str, n_names: int, seed: int = 0) -> list[str]:
 
 
 def encode_names(names: list[str], max_len: int = 12) -> Tensor:
-    """Names → character codes, truncated or padded with ``PAD`` to ``max_len``.
+    """Names → character codes, truncated to ``max_len`` and right-padded with ``PAD`` (0).
+
+    Each character becomes its Unicode code point if that is below ``UNKNOWN`` (0x250: Basic
+    Latin … Latin Extended-B), else ``UNKNOWN``. This is exactly the rule of the ``encode_name``
+    exercise of notebook 04b (``kdmeta_lib.checks.encode_name``), one name at a time.
 
     Returns:
-        ``[len(names), max_len]`` int64; Latin characters keep their code point, others become
-        ``UNKNOWN``.
+        ``[len(names), max_len]`` int64.
     """
     if max_len < 1:
         raise ValueError(f"max_len must be positive, got {max_len}")
@@ -78,7 +81,7 @@ def encode_names(names: list[str], max_len: int = 12) -> Tensor:
     for row, name in enumerate(names):
         if not name:
             raise ValueError(f"name {row} is empty; every name needs at least one character")
-        chars = [ord(c) if 0 < ord(c) < UNKNOWN else UNKNOWN for c in name[:max_len]]
+        chars = [ord(c) if ord(c) < UNKNOWN else UNKNOWN for c in name[:max_len]]
         codes[row, :len(chars)] = torch.tensor(chars)
     return codes
 
