@@ -12,8 +12,8 @@ graph is built for it) and only the student's parameters go into the optimizer.
 "Function matching" (Beyer et al. 2022, "Knowledge distillation: A good teacher is patient and
 consistent"): the teacher labels *the same* shifted image that the student sees, and training runs
 long. Pass ``teacher=`` to label fresh views in every batch, or ``teacher_logits=`` with images
-shifted beforehand to pay for the teacher once (the teacher is frozen, so its answer to a given
-image never changes).
+shifted beforehand (:func:`shifted_views`) to pay for the teacher once (the teacher is frozen, so
+its answer to a given image never changes). :func:`load_or_train` caches a trained teacher.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,7 @@ from torch import Tensor, nn
 
 from .distillation import distillation_loss
 from .runtime import progress
+from .storage import load_or_none, save_atomically
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,25 @@ def random_shift(images: Tensor, max_shift: int, generator: torch.Generator | No
     example = torch.arange(batch)[:, None, None, None]
     channel = torch.arange(images.shape[1])[None, :, None, None]
     return padded[example, channel, rows.to(images.device), columns.to(images.device)]
+
+
+def shifted_views(images: Tensor, n_views: int, max_shift: int, seed: int = 0) -> Tensor:
+    """``n_views`` randomly shifted copies of ``images``, stacked view after view.
+
+    Paying for the teacher once: label these views with :func:`predict_logits` and hand both to
+    :func:`distill` (with ``max_shift=0``); every epoch then revisits views the teacher has already
+    labelled, and the student trained alone can use the very same views with their hard labels.
+
+    Args:
+        images: ``[n, channels, H, W]``.
+    Returns:
+        ``[n_views · n, channels, H, W]``; image ``i`` of view ``v`` sits at row ``v · n + i``, so
+        the matching labels are ``labels.repeat(n_views)``.
+    """
+    if n_views < 1:
+        raise ValueError(f"n_views must be at least 1, got {n_views}")
+    generator = torch.Generator().manual_seed(seed)
+    return torch.cat([random_shift(images, max_shift, generator) for _ in range(n_views)])
 
 
 @torch.no_grad()
@@ -196,3 +217,27 @@ def _fit(model: nn.Module, train_x: Tensor, config: TrainConfig,
             history.test_accuracy.append(accuracy(model, *test))
     history.seconds = time.perf_counter() - start
     return history
+
+
+def load_or_train(model: nn.Module, path: str | Path, train: Callable[[nn.Module], object]) -> bool:
+    """Load ``model``'s weights from ``path``, or train it with ``train(model)`` and save them.
+
+    The file is written atomically (:func:`~kdmeta_lib.storage.save_atomically`), so an
+    interrupted run never leaves half a checkpoint. A missing, unreadable or mismatched file
+    (another architecture, a corrupt download) is ignored and the model is retrained.
+    Put the training settings in the file name, so that changing them retrains.
+
+    Returns:
+        True when the weights came from the cache, False when ``model`` was trained.
+    """
+    state, expected = load_or_none(path), model.state_dict()
+    if state is not None:
+        # check every name and shape *before* loading, so a bad file never half-loads
+        if (isinstance(state, dict) and state.keys() == expected.keys()
+                and all(getattr(state[k], "shape", None) == v.shape for k, v in expected.items())):
+            model.load_state_dict(state)
+            return True
+        print(f"Ignoring cached weights {path}: they do not fit {type(model).__name__}; retraining.")
+    train(model)
+    save_atomically(model.state_dict(), path)
+    return False

@@ -120,3 +120,36 @@ def summarize(model: nn.Module, input_shape: Sequence[int] = (1, 1, 28, 28)) -> 
         model.train(was_training)
     return (f"{type(model).__name__}: {count_parameters(model):,} parameters, "
             f"{tuple(input_shape)} → {tuple(output.shape)}")
+
+
+def count_multiply_adds(model: nn.Module, input_shape: Sequence[int] = (1, 1, 28, 28)) -> int:
+    """Multiply-adds (MACs) for one input: the cost of running the model, counted layer by layer.
+
+    Only ``nn.Linear`` and ``nn.Conv2d`` are counted; activations, pooling and normalisation are
+    cheap next to them. One MAC is about two FLOPs.
+
+    Args:
+        input_shape: ``[1, channels, H, W]``: one example (the count is per example).
+    """
+    total = 0
+
+    def count(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Linear):
+            total += module.in_features * module.out_features
+        elif isinstance(module, nn.Conv2d):  # every output value costs in_channels·k_h·k_w MACs
+            kernel = module.kernel_size[0] * module.kernel_size[1]
+            total += output[0].numel() * (module.in_channels // module.groups) * kernel
+
+    hooks = [m.register_forward_hook(count) for m in model.modules()
+             if isinstance(m, (nn.Linear, nn.Conv2d))]
+    try:
+        with torch.no_grad():
+            was_training = model.training
+            model.eval()
+            model(torch.zeros(*input_shape, device=next(model.parameters()).device))
+            model.train(was_training)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total
