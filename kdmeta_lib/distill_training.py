@@ -13,7 +13,7 @@ graph is built for it) and only the student's parameters go into the optimizer.
 consistent"): the teacher labels *the same* shifted image that the student sees, and training runs
 long. Pass ``teacher=`` to label fresh views in every batch, or ``teacher_logits=`` with images
 shifted beforehand (:func:`shifted_views`) to pay for the teacher once (the teacher is frozen, so
-its answer to a given image never changes). :func:`load_or_train` caches a trained teacher.
+its answer to a given image never changes). ``storage.load_or_train`` caches a trained teacher.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +28,7 @@ from torch import Tensor, nn
 
 from .distillation import distillation_loss
 from .runtime import progress
-from .storage import load_or_none, save_atomically
+from .storage import load_or_train  # noqa: F401 - re-exported: caches the teacher
 
 
 @dataclass(frozen=True)
@@ -217,27 +216,3 @@ def _fit(model: nn.Module, train_x: Tensor, config: TrainConfig,
             history.test_accuracy.append(accuracy(model, *test))
     history.seconds = time.perf_counter() - start
     return history
-
-
-def load_or_train(model: nn.Module, path: str | Path, train: Callable[[nn.Module], object]) -> bool:
-    """Load ``model``'s weights from ``path``, or train it with ``train(model)`` and save them.
-
-    The file is written atomically (:func:`~kdmeta_lib.storage.save_atomically`), so an
-    interrupted run never leaves half a checkpoint. A missing, unreadable or mismatched file
-    (another architecture, a corrupt download) is ignored and the model is retrained.
-    Put the training settings in the file name, so that changing them retrains.
-
-    Returns:
-        True when the weights came from the cache, False when ``model`` was trained.
-    """
-    state, expected = load_or_none(path), model.state_dict()
-    if state is not None:
-        # check every name and shape *before* loading, so a bad file never half-loads
-        if (isinstance(state, dict) and state.keys() == expected.keys()
-                and all(getattr(state[k], "shape", None) == v.shape for k, v in expected.items())):
-            model.load_state_dict(state)
-            return True
-        print(f"Ignoring cached weights {path}: they do not fit {type(model).__name__}; retraining.")
-    train(model)
-    save_atomically(model.state_dict(), path)
-    return False

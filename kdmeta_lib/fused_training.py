@@ -29,7 +29,7 @@ from .functional import TaskLoss, run_tasks
 from .fused import FusedConfig, QueryLogits, task_loss
 from .meta_training import History, meta_train
 from .paths import cache_dir
-from .storage import load_or_none, save_atomically
+from .storage import load_or_train
 
 
 def check_n_way(model: nn.Module | None, learner_config: Any, n_way: int, role: str) -> None:
@@ -133,22 +133,10 @@ def load_or_train_teacher(build: Callable[[], nn.Module], train: Callable[[nn.Mo
     Returns:
         ``(model, from_cache)``.
     """
-    path = cache_dir() / f"{name}-{cache_key_digest(key)}.pt"
-    model = build()
-    saved = load_or_none(path)  # weights_only=True; unreadable → None, reported
-    if isinstance(saved, dict) and saved.get("key") == key:
-        try:
-            model.load_state_dict(saved["state_dict"])
-            if verbose:
-                print(f"Teacher: loaded from the cache {path}")
-            return model, True
-        except (KeyError, RuntimeError, TypeError) as error:  # wrong shapes or names
-            print(f"Ignoring cache {path} ({type(error).__name__}); retraining.")
-    elif saved is not None:
-        print(f"Ignoring cache {path}: it holds something else; retraining.")
-    start = time.perf_counter()
-    train(model)
-    save_atomically({"key": key, "state_dict": model.state_dict()}, path)
+    path = cache_dir() / f"{name}-{cache_key_digest(key)}.pt"  # the recipe is in the name
+    model, start = build(), time.perf_counter()
+    from_cache = load_or_train(model, path, train)
     if verbose:
-        print(f"Teacher: trained in {time.perf_counter() - start:.0f} s, cached at {path}")
-    return model, False
+        print(f"Teacher: loaded from the cache {path}" if from_cache else
+              f"Teacher: trained in {time.perf_counter() - start:.0f} s, cached at {path}")
+    return model, from_cache

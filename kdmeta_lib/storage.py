@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 
 def write_atomically(path: str | Path, write: Callable[[Any], None]) -> Path:
@@ -53,3 +54,27 @@ def load_or_none(path: str | Path) -> Any | None:
     except Exception as error:  # noqa: BLE001 - any unreadable cache means "rebuild"
         print(f"Ignoring unreadable cache {path} ({type(error).__name__}: {error}); rebuilding it.")
         return None
+
+
+def load_or_train(model: nn.Module, path: str | Path, train: Callable[[nn.Module], object]) -> bool:
+    """Load ``model``'s weights from ``path``, or train it with ``train(model)`` and save them.
+
+    The file is written atomically (:func:`~kdmeta_lib.storage.save_atomically`), so an
+    interrupted run never leaves half a checkpoint. A missing, unreadable or mismatched file
+    (another architecture, a corrupt download) is ignored and the model is retrained.
+    Put the training settings in the file name, so that changing them retrains.
+
+    Returns:
+        True when the weights came from the cache, False when ``model`` was trained.
+    """
+    state, expected = load_or_none(path), model.state_dict()
+    if state is not None:
+        # check every name and shape *before* loading, so a bad file never half-loads
+        if (isinstance(state, dict) and state.keys() == expected.keys()
+                and all(getattr(state[k], "shape", None) == v.shape for k, v in expected.items())):
+            model.load_state_dict(state)
+            return True
+        print(f"Ignoring cached weights {path}: they do not fit {type(model).__name__}; retraining.")
+    train(model)
+    save_atomically(model.state_dict(), path)
+    return False

@@ -1,7 +1,9 @@
 import pytest
 import torch
+from torch import nn
 
-from kdmeta_lib.models import MLP, Conv4, MnistCNN, count_parameters, summarize
+from kdmeta_lib.models import (MLP, Conv4, MnistCNN, count_multiply_adds, count_parameters,
+                               summarize)
 
 
 def test_conv4_maps_28px_images_to_width_features_or_classes():
@@ -35,3 +37,9 @@ def test_bad_sizes_are_refused():
         Conv4(width=0)
     with pytest.raises(ValueError, match="sizes"):
         MLP((784,))
+
+
+def test_count_multiply_adds_counts_linear_and_convolution_layers():
+    assert count_multiply_adds(MLP((784, 32, 10))) == 784 * 32 + 32 * 10
+    conv = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 28 * 28, 10))
+    assert count_multiply_adds(conv) == 4 * 28 * 28 * 9 + 4 * 28 * 28 * 10

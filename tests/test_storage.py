@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from kdmeta_lib import storage
-from kdmeta_lib.storage import load_or_none, save_atomically
+from kdmeta_lib.models import MLP
+from kdmeta_lib.storage import load_or_none, load_or_train, save_atomically
 
 
 def test_a_saved_object_loads_back(tmp_path):
@@ -38,3 +39,23 @@ def test_loading_refuses_arbitrary_pickled_objects(tmp_path):
     path = tmp_path / "unsafe.pt"
     torch.save({"callable": print}, path)  # weights_only=True must not unpickle functions
     assert load_or_none(path) is None
+
+
+def test_load_or_train_trains_once_then_loads_and_retrains_after_a_corrupt_or_mismatched_file(tmp_path):
+    path = tmp_path / "teacher.pt"
+    calls = []
+
+    def train(model):
+        calls.append(1)
+        torch.nn.init.constant_(model.net[1].weight, 0.5)
+
+    first = MLP((784, 4, 2))
+    assert load_or_train(first, path, train) is False and path.exists()
+    second = MLP((784, 4, 2))
+    assert load_or_train(second, path, train) is True and len(calls) == 1
+    assert torch.equal(first.net[1].weight, second.net[1].weight)
+    path.write_bytes(b"not a checkpoint")  # a corrupt cache: retrain, never crash
+    assert load_or_train(MLP((784, 4, 2)), path, train) is False and len(calls) == 2
+    wider = MLP((784, 8, 2))  # another architecture under the same name: retrain it
+    assert load_or_train(wider, path, train) is False and len(calls) == 3
+    assert not list(tmp_path.glob("*.tmp"))  # the atomic write leaves no temporary behind
