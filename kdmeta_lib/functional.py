@@ -21,13 +21,14 @@ section "MAML, line by line".
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, grad, vmap
+from torch.func import grad, vmap
 
 from .episodes import Episode
 
@@ -120,12 +121,61 @@ def run_tasks(task_loss: TaskLoss, model: nn.Module, episode: Episode, *, config
     own_params, own_buffers = params_and_buffers(model)
     params = own_params if params is None else params
     buffers = own_buffers if buffers is None else buffers
-    one_task = partial(task_loss, params, buffers, model, config=config)
     tasks = (episode.support_x, episode.support_y, episode.query_x, episode.query_y)
     if vectorize is None:
         vectorize = episode.support_x.device.type != "cpu"
     if vectorize:
+        # vmap_safe: the fused batch norm's second derivative is wrong under vmap (see there).
+        one_task = partial(task_loss, params, buffers, vmap_safe(model), config=config)
         return vmap(one_task)(*tasks)
+    one_task = partial(task_loss, params, buffers, model, config=config)
     results = [one_task(*(tensor[index] for tensor in tasks)) for index in range(len(tasks[0]))]
     losses, accuracies = zip(*results)
     return torch.stack(losses), torch.stack(accuracies)
+
+
+class BatchStatisticsNorm(nn.Module):
+    """Batch normalisation written out from its mean and variance, with the same weights.
+
+        y = (x − mean) / √(var + eps) · weight + bias     (statistics over all but the channels)
+
+    It computes exactly what ``nn.BatchNorm2d(track_running_stats=False)`` computes, but from
+    elementary operations. Why: in torch 2.x the *second* derivative of the fused batch norm is
+    wrong under ``vmap`` (pytorch/functorch#534: its batched backward rule), which silently
+    corrupts second-order MAML on a meta-batch. Elementary operations differentiate correctly.
+    """
+
+    def __init__(self, norm: nn.modules.batchnorm._BatchNorm):
+        super().__init__()
+        self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps  # shared Parameters
+
+    def forward(self, x: Tensor) -> Tensor:
+        dims = [0, *range(2, x.dim())]                  # every dimension but the channels
+        shape = [1, -1] + [1] * (x.dim() - 2)           # [C] → broadcastable [1, C, 1, 1]
+        mean = x.mean(dims, keepdim=True)
+        variance = x.var(dims, unbiased=False, keepdim=True)
+        y = (x - mean) * torch.rsqrt(variance + self.eps)
+        if self.weight is not None:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y
+
+
+def vmap_safe(model: nn.Module) -> nn.Module:
+    """``model`` itself, or a copy whose batch norms are :class:`BatchStatisticsNorm`.
+
+    Parameter names stay the same, so the parameter dicts of ``model`` work with the copy in
+    ``functional_call``. Only batch norms without running statistics are replaced (with running
+    statistics ``vmap`` refuses them anyway).
+    """
+    def replaceable(module: nn.Module) -> bool:
+        return (isinstance(module, nn.modules.batchnorm._BatchNorm)
+                and module.running_mean is None)
+
+    if not any(replaceable(module) for module in model.modules()):
+        return model
+    safe = copy.deepcopy(model)
+    for name, module in list(safe.named_modules()):
+        if replaceable(module):
+            parent_name, _, child_name = name.rpartition(".")
+            setattr(safe.get_submodule(parent_name), child_name, BatchStatisticsNorm(module))
+    return safe

@@ -53,7 +53,7 @@ class History:
 def meta_train(model: nn.Module, task_loss: TaskLoss, config: Any, sampler: EpisodeSampler, *,
                n_iterations: int, n_tasks: int = 4, outer_lr: float = 1e-3,
                optimizer: torch.optim.Optimizer | None = None, vectorize: bool | None = None,
-               description: str = "meta-training") -> History:
+               cosine_decay: bool = False, description: str = "meta-training") -> History:
     """Meta-train ``model`` in place: minimise the mean task loss over meta-batches of tasks.
 
         θ ← θ − outer_lr · Adam( ∇θ (1/n_tasks) Σ_τ task_loss_τ(θ) )
@@ -67,6 +67,9 @@ def meta_train(model: nn.Module, task_loss: TaskLoss, config: Any, sampler: Epis
         n_tasks: tasks per outer step (the meta-batch size).
         outer_lr: learning rate of the default Adam optimizer.
         optimizer: use this optimizer instead of Adam (e.g. plain SGD for Reptile).
+        cosine_decay: lower the learning rate from its start value to 0 along a half cosine
+            over the ``n_iterations`` steps. A short run then ends with small, precise steps,
+            which gains several points of accuracy when the budget is a few hundred steps.
         vectorize: run the tasks of a meta-batch with ``vmap`` (``True``) or a Python loop
             (``False``); ``None`` chooses for the device (see ``functional.run_tasks``).
         description: label of the progress bar.
@@ -80,6 +83,8 @@ def meta_train(model: nn.Module, task_loss: TaskLoss, config: Any, sampler: Epis
         if not outer_lr > 0:
             raise ValueError(f"outer_lr must be positive, got {outer_lr}; try 1e-3")
         optimizer = torch.optim.Adam(model.parameters(), lr=outer_lr)
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=n_iterations)
+                if cosine_decay else None)
     device = next(model.parameters()).device
     history, start = History(), time.perf_counter()
     model.train()
@@ -90,6 +95,8 @@ def meta_train(model: nn.Module, task_loss: TaskLoss, config: Any, sampler: Epis
         optimizer.zero_grad(set_to_none=True)
         losses.mean().backward()
         optimizer.step()
+        if schedule is not None:
+            schedule.step()
         history.loss.append(losses.mean().item())
         history.accuracy.append(accuracies.mean().item())
     history.seconds = time.perf_counter() - start

@@ -7,7 +7,8 @@ from torch.func import functional_call
 
 from kdmeta_lib import Conv4, EpisodeSampler, generate_glyphs
 from kdmeta_lib import maml
-from kdmeta_lib.functional import adapt, params_and_buffers, run_tasks
+from kdmeta_lib.functional import (BatchStatisticsNorm, adapt, params_and_buffers, run_tasks,
+                                   vmap_safe)
 from kdmeta_lib.meta_training import evaluate, meta_train
 
 
@@ -50,6 +51,40 @@ def test_vmap_equals_the_loop_for_loss_and_gradients(glyphs):
     assert torch.allclose(loop_loss, vmap_loss, atol=1e-5)
     for loop_grad, vmap_grad in zip(loop_grads, vmap_grads):
         assert torch.allclose(loop_grad, vmap_grad, atol=1e-4, rtol=1e-3)
+
+
+def test_second_order_gradients_equal_plain_autograd_through_the_inner_steps(glyphs):
+    model = small_model()
+    episode = EpisodeSampler(glyphs[0], 5, 1, 3, seed=0).sample_batch(2)
+    config = maml.MamlConfig(inner_lr=0.4, inner_steps=2)
+    params = dict(model.named_parameters())
+    total = 0.0
+    for index in range(2):  # MAML by hand: autograd.grad with create_graph keeps the Hessian
+        task, weights = episode.task(index), dict(params)
+        for _ in range(config.inner_steps):
+            loss = F.cross_entropy(functional_call(model, weights, (task.support_x,)),
+                                   task.support_y)
+            grads = torch.autograd.grad(loss, list(weights.values()), create_graph=True)
+            weights = {name: value - config.inner_lr * g
+                       for (name, value), g in zip(weights.items(), grads)}
+        total = total + F.cross_entropy(functional_call(model, weights, (task.query_x,)),
+                                        task.query_y) / 2
+    expected = torch.autograd.grad(total, list(params.values()))
+    for vectorize in (False, True):
+        _, got = meta_gradients(model, episode, config, vectorize)
+        for a, b in zip(got, expected):
+            assert torch.allclose(a, b, atol=1e-4, rtol=1e-3), f"vectorize={vectorize}"
+
+
+def test_the_vmap_safe_batch_norm_computes_what_batch_norm_computes():
+    torch.manual_seed(0)
+    model = small_model()
+    safe = vmap_safe(model)
+    assert isinstance(safe.features[0][1], BatchStatisticsNorm)
+    assert [name for name, _ in safe.named_parameters()] == [
+        name for name, _ in model.named_parameters()]
+    x = torch.randn(6, 1, 28, 28)
+    assert torch.allclose(safe(x), model(x), atol=1e-5)
 
 
 def test_first_order_gradients_differ_from_second_order_ones(glyphs):

@@ -33,9 +33,10 @@ def test_the_evaluation_ci_is_t_times_the_standard_error_over_episodes(glyphs):
     config = protonet.ProtoNetConfig(5)
     result = evaluate(model, protonet.task_loss, config,
                       EpisodeSampler(glyphs[1], 5, 1, 4, seed=3), n_episodes=40, batch_size=15)
-    with torch.no_grad():  # the same 40 episodes, by hand
-        episode = EpisodeSampler(glyphs[1], 5, 1, 4, seed=3).sample_batch(40)
-        _, accuracies = run_tasks(protonet.task_loss, model, episode, config=config)
+    with torch.no_grad():  # the same 40 episodes (drawn in the same batches of 15), by hand
+        sampler = EpisodeSampler(glyphs[1], 5, 1, 4, seed=3)
+        accuracies = torch.cat([run_tasks(protonet.task_loss, model, sampler.sample_batch(size),
+                                          config=config)[1] for size in (15, 15, 10)])
     mean, std = accuracies.double().mean().item(), accuracies.double().std().item()
     t_39 = 2.023  # Student's t, 97.5% quantile, 39 degrees of freedom
     assert result.n == 40
@@ -77,3 +78,12 @@ def test_bad_arguments_are_rejected_with_the_fix(glyphs):
     with pytest.raises(ValueError, match="inner_steps"):
         adaptation_curve(model, protonet.task_loss, protonet.ProtoNetConfig(5), sampler,
                          steps=(0, 1))
+
+
+def test_cosine_decay_lowers_the_learning_rate_to_zero_by_the_last_step(glyphs):
+    model = Conv4(width=8)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    meta_train(model, protonet.task_loss, protonet.ProtoNetConfig(5),
+               EpisodeSampler(glyphs[0], 5, 1, 2, seed=0), n_iterations=4, n_tasks=1,
+               optimizer=optimizer, cosine_decay=True)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
