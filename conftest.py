@@ -38,3 +38,22 @@ def pytest_report_header(config: pytest.Config) -> str:
     found = (root / "omniglot-py").is_dir()
     where = "real Omniglot" if found else "no Omniglot: offline glyphs"
     return f"kdmeta data root: {root} ({where}); cache: {os.environ.get('KDMETA_CACHE', 'default')}"
+
+
+_notebook_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Add up the time of every cell of each notebook (nbval runs one test item per cell)."""
+    path = report.nodeid.split("::")[0]
+    if path.endswith(".ipynb"):
+        _notebook_seconds[path] = _notebook_seconds.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print each notebook's run time: the figures the README's learning path quotes."""
+    if not _notebook_seconds:
+        return
+    terminalreporter.section("notebook run times (this machine)")
+    for path, seconds in sorted(_notebook_seconds.items()):
+        terminalreporter.write_line(f"{path}: {seconds / 60:.1f} min ({seconds:.0f} s)")
