@@ -44,3 +44,14 @@ def test_dependencies_have_lower_bounds_only():
         r for extra in project["optional-dependencies"].values() for r in extra]
     for requirement in requirements:
         assert ">=" in requirement and not re.search(r"(==|<|~=|!=)", requirement), requirement
+
+
+def test_a_non_editable_install_ships_every_subpackage():
+    # Colab installs from git without -e: a subpackage left out of the wheel breaks its imports.
+    from setuptools import find_packages
+
+    include = pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]
+    shipped = set(find_packages(where=REPO, include=include))
+    on_disk = {".".join(p.parent.relative_to(REPO).parts)
+               for p in (REPO / "kdmeta_lib").rglob("__init__.py")}
+    assert on_disk <= shipped, f"not in the wheel: {sorted(on_disk - shipped)}"
