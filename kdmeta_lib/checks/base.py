@@ -1,14 +1,8 @@
 """The machinery shared by every exercise check: :class:`Exercise` and :class:`ExerciseError`.
 
-Each exercise is an :class:`Exercise` with three methods a learner calls in a notebook::
 
-    checks.kd_loss.check(my_kd_loss)   # "Correct: ..." or an ExerciseError with a specific hint
-    checks.kd_loss.hint()              # a nudge, without the answer
-    checks.kd_loss.solution()          # the reference code
-
-A check runs the learner's function on small random inputs, compares it with the library's own
-implementation, and, when they differ, tests the typical mistakes one by one (a missing T², the KL
-arguments swapped, support and query overlapping, ...) so that the message says *which* one.
+A checker returns a confirmation message or raises :class:`ExerciseError` through :func:`_fail`
+with a hint that names the mistake (see the package docstring for how notebooks use them).
 """
 
 from __future__ import annotations
