@@ -1,6 +1,5 @@
 """The machinery shared by every exercise check: :class:`Exercise` and :class:`ExerciseError`.
 
-
 A checker returns a confirmation message or raises :class:`ExerciseError` through :func:`_fail`
 with a hint that names the mistake (see the package docstring for how notebooks use them).
 """
