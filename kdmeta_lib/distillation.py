@@ -20,7 +20,6 @@ Taught in notebook 01, sections "Soft targets" and "The KD loss".
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
