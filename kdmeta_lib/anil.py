@@ -12,6 +12,22 @@ The meta-gradient still reaches the body through z, and second order is cheap be
 Hessian is only that of a linear layer. Hyperparameters are MAML's (:class:`MamlConfig`). The
 model must have a ``features`` body and a ``head``: ``Conv4(width, n_classes=n_way)``.
 Taught in notebook 02, section "ANIL and Reptile".
+
+Example:
+    ANIL takes MAML's config; its inner loop only touches ``model.head``:
+
+    >>> import torch
+    >>> from kdmeta_lib import Conv4, EpisodeSampler, anil
+    >>> from kdmeta_lib.maml import MamlConfig
+    >>> model, config = Conv4(8, n_classes=5), MamlConfig(inner_lr=0.4, inner_steps=3)
+
+    Train for two outer steps on episodes drawn from ten random classes, then test:
+
+    >>> from kdmeta_lib.meta_training import evaluate, meta_train
+    >>> sampler = EpisodeSampler(torch.rand(10, 4, 1, 28, 28), n_way=5, k_shot=1, n_query=2)
+    >>> history = meta_train(model, anil.task_loss, config, sampler, n_iterations=2)
+    >>> 0 <= evaluate(model, anil.task_loss, config, sampler, n_episodes=4).mean <= 1
+    True
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Both loops share one recipe, so that "alone" and "distilled" differ only in the 
 cosine-decayed learning rate, mini-batches cut from one shuffled index tensor (no DataLoader:
 the data already sits in memory as tensors), and optionally the same random shifts of the images.
 
-The teacher is frozen three ways, one for each bug of the source article's snippet:
+The teacher is frozen three ways, one per bug of notebook 01's "A beginner's snippet, debugged":
 ``teacher.eval()`` (its dropout is off, so its answer is deterministic), ``torch.no_grad()`` (no
 graph is built for it) and only the student's parameters go into the optimizer.
 
@@ -13,7 +13,7 @@ graph is built for it) and only the student's parameters go into the optimizer.
 consistent"): the teacher labels *the same* shifted image that the student sees, and training runs
 long. Pass ``teacher=`` to label fresh views in every batch, or ``teacher_logits=`` with images
 shifted beforehand (:func:`shifted_views`) to pay for the teacher once (the teacher is frozen, so
-its answer to a given image never changes). ``storage.load_or_train`` caches a trained teacher.
+its answer to a given image never changes). ``data.storage.load_or_train`` caches a teacher.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .distillation import distillation_loss
-from .runtime import progress
-from .storage import load_or_train  # noqa: F401 - re-exported: caches the teacher
+from .support.runtime import progress
+
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,9 @@ class TrainConfig:
 
 
 @dataclass
-class History:
-    """What happened during training: one entry per epoch."""
+class EpochHistory:
+    """What happened during supervised training: one entry per *epoch* (meta-training's
+    ``meta_training.History`` has one per outer step instead)."""
 
     loss: list[float] = field(default_factory=list)
     test_accuracy: list[float] = field(default_factory=list)  # empty without test data
@@ -126,13 +127,13 @@ def predict_logits(model: nn.Module, images: Tensor, batch_size: int = 1000) -> 
     return logits
 
 
-def accuracy(model: nn.Module, images: Tensor, labels: Tensor) -> float:
+def model_accuracy(model: nn.Module, images: Tensor, labels: Tensor) -> float:
     """Fraction of ``images`` ``[n, 1, 28, 28]`` whose predicted class equals ``labels`` ``[n]``."""
     return (predict_logits(model, images).argmax(dim=1) == labels.cpu()).float().mean().item()
 
 
 def train_alone(model: nn.Module, train_x: Tensor, train_y: Tensor, config: TrainConfig,
-                test: tuple[Tensor, Tensor] | None = None, description: str = "alone") -> History:
+                test: tuple[Tensor, Tensor] | None = None, description: str = "alone") -> EpochHistory:
     """Train ``model`` on the hard labels alone (cross-entropy): the baseline and the teacher.
 
     Args:
@@ -148,7 +149,7 @@ def train_alone(model: nn.Module, train_x: Tensor, train_y: Tensor, config: Trai
 def distill(student: nn.Module, train_x: Tensor, train_y: Tensor, config: TrainConfig, *,
             teacher: nn.Module | None = None, teacher_logits: Tensor | None = None,
             alpha: float = 0.9, temperature: float = 4.0,
-            test: tuple[Tensor, Tensor] | None = None, description: str = "distil") -> History:
+            test: tuple[Tensor, Tensor] | None = None, description: str = "distil") -> EpochHistory:
     """Train ``student`` on ``α · L_KD + (1 − α) · CE`` from a frozen teacher.
 
     Give exactly one of:
@@ -192,14 +193,14 @@ def _check_teacher(student: nn.Module, train_x: Tensor, config: TrainConfig,
 
 def _fit(model: nn.Module, train_x: Tensor, config: TrainConfig,
          batch_loss: Callable[[Tensor, Tensor, Tensor], Tensor],
-         test: tuple[Tensor, Tensor] | None, description: str) -> History:
+         test: tuple[Tensor, Tensor] | None, description: str) -> EpochHistory:
     """The loop shared by both trainers: shuffle, shift, step, record."""
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(config.seed)
     steps_per_epoch = -(-len(train_x) // config.batch_size)  # ceiling division
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)  # the model's parameters only
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs * steps_per_epoch)
-    history, start = History(), time.perf_counter()
+    history, start = EpochHistory(), time.perf_counter()
     for _ in progress(range(config.epochs), description, total=config.epochs):
         model.train()
         order, total = torch.randperm(len(train_x), generator=generator), 0.0
@@ -213,6 +214,6 @@ def _fit(model: nn.Module, train_x: Tensor, config: TrainConfig,
             total += loss.item()
         history.loss.append(total / steps_per_epoch)
         if test is not None:
-            history.test_accuracy.append(accuracy(model, *test))
+            history.test_accuracy.append(model_accuracy(model, *test))
     history.seconds = time.perf_counter() - start
     return history

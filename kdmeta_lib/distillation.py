@@ -20,18 +20,31 @@ Taught in notebook 01, sections "Soft targets" and "The KD loss".
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def _check_fraction_and_temperature(alpha: float | Tensor | None, temperature: float | Tensor) -> None:
-    """Check Python numbers only: a tensor (e.g. a learned temperature) is trusted, since
-    reading its value would force a sync and is impossible under ``vmap``."""
-    if isinstance(temperature, (int, float)) and not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}; "
-                         "use 1 for ordinary softmax, or 2 to 20 to soften the teacher")
-    if isinstance(alpha, (int, float)) and not 0 <= alpha <= 1:
-        raise ValueError(f"alpha must be in [0, 1] (the weight of the KD term), got {alpha}")
+def check_alpha_and_temperature(alpha: float | Tensor | None, temperature: float | Tensor) -> None:
+    """The one check of α and T for every loss and config in the library.
+
+    α weights the teacher and must lie in [0, 1]; the temperature T must be finite and > 0.
+    Python and NumPy numbers are checked (``alpha=None`` skips α). A tensor (e.g. a learned
+    temperature) is trusted: reading its value would force a sync and is impossible under
+    ``vmap``.
+    """
+    if not isinstance(temperature, Tensor) and (
+            isinstance(temperature, bool) or not isinstance(temperature, numbers.Real)
+            or not (math.isfinite(temperature) and temperature > 0)):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}; use 1 "
+                         "for the ordinary softmax, 2 to 20 to soften the teacher")
+    if alpha is None or isinstance(alpha, Tensor):
+        return
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be a number in [0, 1] (the weight of the KD term; 0: labels "
+                         f"only, 1: teacher only), got {alpha!r}")
 
 
 def _check_logits(student_logits: Tensor, teacher_logits: Tensor) -> None:
@@ -58,7 +71,7 @@ def soft_targets(logits: Tensor, temperature: float | Tensor = 1.0) -> Tensor:
     Returns:
         Probabilities with the shape of ``logits``, summing to 1 over the last dimension.
     """
-    _check_fraction_and_temperature(None, temperature)
+    check_alpha_and_temperature(None, temperature)
     return F.softmax(logits / temperature, dim=-1)
 
 
@@ -79,7 +92,7 @@ def kd_loss(student_logits: Tensor, teacher_logits: Tensor,
     Returns:
         A scalar ≥ 0, zero exactly when both give the same softmax.
     """
-    _check_fraction_and_temperature(None, temperature)
+    check_alpha_and_temperature(None, temperature)
     _check_logits(student_logits, teacher_logits)
     log_p_teacher = F.log_softmax(teacher_logits / temperature, dim=-1)
     log_p_student = F.log_softmax(student_logits / temperature, dim=-1)  # never log(softmax(...))
@@ -91,8 +104,7 @@ def distillation_loss(student_logits: Tensor, teacher_logits: Tensor, labels: Te
                       alpha: float | Tensor = 0.9, temperature: float | Tensor = 4.0) -> Tensor:
     """Hinton's combined objective ``α · L_KD + (1 − α) · CE(student_logits, labels)``.
 
-    Here ``alpha`` weights the *teacher* term, as in Hinton et al. and in the course's source
-    article: ``alpha=0`` trains on labels alone, ``alpha=1`` on the teacher alone. Beware:
+    Here ``alpha`` weights the *teacher* term, as in Hinton et al. and in the course's formula: ``alpha=0`` trains on labels alone, ``alpha=1`` on the teacher alone. Beware:
     torchdistill (and some other libraries) use the opposite convention, with α on the hard-label
     cross-entropy.
 
@@ -105,7 +117,7 @@ def distillation_loss(student_logits: Tensor, teacher_logits: Tensor, labels: Te
     Returns:
         A scalar.
     """
-    _check_fraction_and_temperature(alpha, temperature)
+    check_alpha_and_temperature(alpha, temperature)
     _check_logits(student_logits, teacher_logits)
     if labels.dim() != 1 or labels.shape[0] != student_logits.shape[0]:
         raise ValueError(f"labels must have shape [batch] = [{student_logits.shape[0]}], "

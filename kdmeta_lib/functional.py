@@ -21,7 +21,8 @@ section "MAML, line by line".
 
 from __future__ import annotations
 
-import copy
+import math
+import numbers
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -31,6 +32,7 @@ from torch import Tensor, nn
 from torch.func import grad, vmap
 
 from .episodes import Episode
+from .support.vmap_safe import vmap_safe
 
 Params = dict[str, Tensor]
 """Parameter (or buffer) name → tensor, e.g. ``{"features.0.0.weight": ..., "head.bias": ...}``."""
@@ -63,6 +65,28 @@ def sub_params(params: Params, prefix: str) -> Params:
 def accuracy(logits: Tensor, labels: Tensor) -> Tensor:
     """Fraction of correct predictions (a scalar tensor). Shapes: ``[B, n_way]``, ``[B]``."""
     return (logits.argmax(dim=-1) == labels).float().mean()
+
+
+def stack_params(params: Params, n_tasks: int) -> Params:
+    """The same weights for every task: each ``[...]`` tensor becomes ``[n_tasks, ...]``.
+
+    ``expand`` makes views, not copies, so a gradient flowing back into the stack is summed over
+    the tasks (what the meta-gradient of summed task losses needs). Call ``.clone()`` on the
+    values for independent per-task copies.
+    """
+    return {name: value.expand(n_tasks, *value.shape) for name, value in params.items()}
+
+
+def check_inner_loop(inner_lr: float, inner_steps: int) -> None:
+    """Raise ValueError unless ``inner_lr`` is a finite number > 0 and ``inner_steps`` an int ≥ 0.
+
+    Every config with an inner loop (MAML, ANIL, Reptile, test-time guidance) calls this.
+    """
+    if (isinstance(inner_lr, bool) or not isinstance(inner_lr, numbers.Real)
+            or not math.isfinite(inner_lr) or inner_lr <= 0):
+        raise ValueError(f"inner_lr must be a finite number > 0, got {inner_lr!r}; try 0.1 to 0.5")
+    if isinstance(inner_steps, bool) or not isinstance(inner_steps, numbers.Integral) or inner_steps < 0:
+        raise ValueError(f"inner_steps must be an integer ≥ 0, got {inner_steps!r}")
 
 
 def adapt(loss_of: Callable[[Params], Tensor], params: Params, *, inner_lr: float,
@@ -132,50 +156,3 @@ def run_tasks(task_loss: TaskLoss, model: nn.Module, episode: Episode, *, config
     results = [one_task(*(tensor[index] for tensor in tasks)) for index in range(len(tasks[0]))]
     losses, accuracies = zip(*results)
     return torch.stack(losses), torch.stack(accuracies)
-
-
-class BatchStatisticsNorm(nn.Module):
-    """Batch normalisation written out from its mean and variance, with the same weights.
-
-        y = (x − mean) / √(var + eps) · weight + bias     (statistics over all but the channels)
-
-    It computes exactly what ``nn.BatchNorm2d(track_running_stats=False)`` computes, but from
-    elementary operations. Why: in torch 2.x the *second* derivative of the fused batch norm is
-    wrong under ``vmap`` (pytorch/functorch#534: its batched backward rule), which silently
-    corrupts second-order MAML on a meta-batch. Elementary operations differentiate correctly.
-    """
-
-    def __init__(self, norm: nn.modules.batchnorm._BatchNorm):
-        super().__init__()
-        self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps  # shared Parameters
-
-    def forward(self, x: Tensor) -> Tensor:
-        dims = [0, *range(2, x.dim())]                  # every dimension but the channels
-        shape = [1, -1] + [1] * (x.dim() - 2)           # [C] → broadcastable [1, C, 1, 1]
-        mean = x.mean(dims, keepdim=True)
-        variance = x.var(dims, unbiased=False, keepdim=True)
-        y = (x - mean) * torch.rsqrt(variance + self.eps)
-        if self.weight is not None:
-            y = y * self.weight.view(shape) + self.bias.view(shape)
-        return y
-
-
-def vmap_safe(model: nn.Module) -> nn.Module:
-    """``model`` itself, or a copy whose batch norms are :class:`BatchStatisticsNorm`.
-
-    Parameter names stay the same, so the parameter dicts of ``model`` work with the copy in
-    ``functional_call``. Only batch norms without running statistics are replaced (with running
-    statistics ``vmap`` refuses them anyway).
-    """
-    def replaceable(module: nn.Module) -> bool:
-        return (isinstance(module, nn.modules.batchnorm._BatchNorm)
-                and module.running_mean is None)
-
-    if not any(replaceable(module) for module in model.modules()):
-        return model
-    safe = copy.deepcopy(model)
-    for name, module in list(safe.named_modules()):
-        if replaceable(module):
-            parent_name, _, child_name = name.rpartition(".")
-            setattr(safe.get_submodule(parent_name), child_name, BatchStatisticsNorm(module))
-    return safe

@@ -11,15 +11,33 @@ ANIL take inner gradient steps) and then classifies the task's queries. The stud
 with ``t_i``/``s_i`` the teacher's/student's query logits ``[N·Q, n_way]`` on task i and ``y_i``
 its query labels. α = 0 is plain meta-learning; α = 1 learns from the teacher alone.
 
-* :func:`fused_loss` computes L from stacked logits; :func:`task_loss` is the per-task objective
-  with the :data:`~kdmeta_lib.functional.TaskLoss` signature, so ``functional.run_tasks`` runs it
-  task by task or through ``vmap`` and ``meta_training.meta_train`` trains with it.
-* :func:`guided_task_loss` uses the teacher at *meta-test* time: the student adapts to a new task
-  with the teacher's predictions on the unlabelled queries as extra soft targets.
-* :func:`episode_logits`, :func:`train_protonet` and :func:`evaluate_protonet` are the ProtoNet
-  short-cuts that notebooks 04a and 04b use with any embedding backbone.
+One formula, three entry points:
 
-Taught in notebook 03, "The fused loss".
+* ``distillation.distillation_loss`` is the bracket, α · L_KD + (1 − α) · L_CE, for one batch of
+  examples: here one task's queries (notebook 01 uses it on ordinary mini-batches);
+* :func:`fused_loss` is the whole L, from stacked logits ``[n_tasks, N·Q, n_way]``;
+* :func:`task_loss` is one task's bracket with the :data:`~kdmeta_lib.functional.TaskLoss`
+  signature that every learner shares, so ``meta_training.meta_train`` trains with it.
+
+How it differs from its neighbours: ``guided`` uses the teacher at *test* time instead, and
+``fused_training`` wraps :func:`task_loss` in one training call with its argument checks.
+
+Example:
+    A teacher (any trained backbone; an untrained one here) and a smaller student:
+
+    >>> import torch
+    >>> from kdmeta_lib import Conv4, EpisodeSampler, fused
+    >>> config = fused.FusedConfig(teacher=Conv4(16), alpha=0.5, temperature=4.0)
+    >>> student = Conv4(8)  # both are ProtoNets: FusedConfig's default learner
+
+    The fused loss of 3 tasks, then two outer steps of the student on it:
+
+    >>> from kdmeta_lib.functional import run_tasks
+    >>> sampler = EpisodeSampler(torch.rand(10, 4, 1, 28, 28), n_way=5, k_shot=1, n_query=2)
+    >>> losses, accuracies = run_tasks(fused.task_loss, student, sampler.sample_batch(3),
+    ...                                config=config)
+    >>> from kdmeta_lib.meta_training import meta_train
+    >>> history = meta_train(student, fused.task_loss, config, sampler, n_iterations=2)
 """
 
 from __future__ import annotations
@@ -28,55 +46,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call, vmap
+from torch.func import vmap
 
 from . import protonet
-from .distillation import distillation_loss, kd_loss
-from .episodes import Episode, EpisodeSampler
-from .functional import Params, accuracy, adapt, params_and_buffers
+from .distillation import check_alpha_and_temperature, distillation_loss
+from .functional import Params, accuracy, params_and_buffers
 
 QueryLogits = Callable[..., Tensor]
 """A learner's ``query_logits(params, buffers, model, support_x, support_y, query_x, *, config)``
 → ``[N·Q, n_way]``: its predictions on the queries after it has used the support set."""
-
-
-def check_alpha_and_temperature(alpha: float, temperature: float) -> None:
-    """α weights the teacher and must lie in [0, 1]; the temperature T must be positive."""
-    if not 0 <= alpha <= 1:
-        raise ValueError(f"alpha must be in [0, 1] (0: labels only, 1: teacher only), got {alpha}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}; distance logits of "
-                         "ProtoNet usually want 4 to 16")
-
-
-def check_logits(student_logits: Tensor, teacher_logits: Tensor, query_y: Tensor) -> None:
-    """Same class count and same queries for teacher and student; one label per query.
-
-    Shape checks only, so they are safe under ``vmap``. Works for one task (``[N·Q, n_way]``) or
-    a meta-batch (``[n_tasks, N·Q, n_way]``).
-    """
-    if student_logits.shape[-1] != teacher_logits.shape[-1]:
-        raise ValueError(f"teacher and student disagree on the number of classes: teacher "
-                         f"{teacher_logits.shape[-1]}, student {student_logits.shape[-1]}; give "
-                         "both the episode's n_way (ProtoNetConfig(n_way=) or Conv4(n_classes=))")
-    if student_logits.shape != teacher_logits.shape:
-        raise ValueError(f"teacher and student must see the same episodes: logits of shape "
-                         f"{tuple(teacher_logits.shape)} (teacher) and "
-                         f"{tuple(student_logits.shape)} (student)")
-    if query_y.shape != student_logits.shape[:-1]:
-        raise ValueError(f"query_y must have one label per query, shape "
-                         f"{tuple(student_logits.shape[:-1])}, got {tuple(query_y.shape)}")
-
-
-def task_fused_loss(student_logits: Tensor, teacher_logits: Tensor, query_y: Tensor, *,
-                    alpha: float, temperature: float) -> Tensor:
-    """One task's ``α · L_KD + (1 − α) · L_CE``: ``[N·Q, n_way]`` (×2), ``[N·Q]`` → a scalar."""
-    # distillation.distillation_loss is exactly this formula for one batch of examples.
-    return distillation_loss(student_logits, teacher_logits.detach(), query_y, alpha=alpha,
-                             temperature=temperature)
 
 
 def fused_loss(student_logits: Tensor, teacher_logits: Tensor | None, query_y: Tensor,
@@ -95,19 +75,25 @@ def fused_loss(student_logits: Tensor, teacher_logits: Tensor | None, query_y: T
     check_alpha_and_temperature(alpha, temperature)
     if student_logits.dim() != 3:
         raise ValueError(f"student_logits must be [n_tasks, N·Q, n_way], got "
-                         f"{tuple(student_logits.shape)}; use task_fused_loss for a single task")
+                         f"{tuple(student_logits.shape)}; for a single task use "
+                         "distillation.distillation_loss")
     if teacher_logits is None:
         if alpha != 0:
             raise ValueError(f"alpha={alpha} weights a distillation term but there are no "
                              "teacher_logits; pass them, or alpha=0")
         teacher_logits = student_logits  # the KD term is multiplied by α = 0 below
-    check_logits(student_logits, teacher_logits, query_y)
+    if teacher_logits.shape[:-1] != student_logits.shape[:-1]:
+        raise ValueError(f"teacher and student must see the same episodes: logits of shape "
+                         f"{tuple(teacher_logits.shape)} (teacher) and "
+                         f"{tuple(student_logits.shape)} (student)")
+    if query_y.shape != student_logits.shape[:-1]:
+        raise ValueError(f"query_y must have one label per query, shape "
+                         f"{tuple(student_logits.shape[:-1])}, got {tuple(query_y.shape)}")
     if int(query_y.max()) >= student_logits.shape[-1]:  # values may be read: we are not in vmap
         raise ValueError(f"labels go up to {int(query_y.max())} but the logits have only "
                          f"{student_logits.shape[-1]} classes; match n_way to the sampler")
-    per_task = vmap(task_fused_loss, in_dims=(0, 0, 0))  # one loss per task: [n_tasks]
-    return per_task(student_logits, teacher_logits, query_y, alpha=alpha,
-                    temperature=temperature).mean()
+    per_task = vmap(distillation_loss, in_dims=(0, 0, 0, None, None))  # one loss per task
+    return per_task(student_logits, teacher_logits.detach(), query_y, alpha, temperature).mean()
 
 
 @dataclass(frozen=True)
@@ -167,7 +153,7 @@ def task_loss(params: Params, buffers: Params, model: nn.Module, support_x: Tens
     """The fused per-task objective ``α · L_KD^i + (1 − α) · L_CE^i`` and the query accuracy.
 
     A :data:`~kdmeta_lib.functional.TaskLoss`: ``meta_training.meta_train(student, task_loss,
-    config, sampler, ...)`` minimises its meta-batch mean, exactly the seed's (1/N) Σ_i.
+    config, sampler, ...)`` minimises its meta-batch mean, exactly the course's (1/N) Σ_i.
 
     Returns:
         ``(fused_loss, query_accuracy)``, two scalars; the loss is differentiable in ``params``.
@@ -179,133 +165,6 @@ def task_loss(params: Params, buffers: Params, model: nn.Module, support_x: Tens
         return F.cross_entropy(student_logits, query_y), accuracy(student_logits, query_y)
     teacher_logits = frozen_query_logits(config.teacher, *config.teacher_learner(), support_x,
                                          support_y, query_x)
-    check_logits(student_logits, teacher_logits, query_y)
-    loss = task_fused_loss(student_logits, teacher_logits, query_y, alpha=config.alpha,
-                           temperature=config.temperature)
+    loss = distillation_loss(student_logits, teacher_logits, query_y, alpha=config.alpha,
+                             temperature=config.temperature)
     return loss, accuracy(student_logits, query_y)
-
-
-# ------------------------------------------------------------ the teacher at meta-test time
-
-@dataclass(frozen=True)
-class GuidedConfig:
-    """Test-time adaptation of a ProtoNet student, optionally guided by a teacher.
-
-    The student takes ``inner_steps`` gradient steps on *all* its weights for the new task,
-    minimising
-
-        (1 − α) · CE(support) + α · T² · KL(teacher ‖ student)   on the unlabelled queries,
-
-    with both sets classified by their distance to the support prototypes. Without a teacher only
-    the support term is left (at 1 shot it is almost zero: each support example is its own
-    prototype, so the student alone has little to adapt on).
-
-    Attributes:
-        teacher: a ProtoNet teacher, or None for the student adapting alone (α is then unused).
-        n_way, inner_lr, inner_steps, alpha, temperature: as named.
-    """
-
-    teacher: nn.Module | None
-    n_way: int = 5
-    inner_lr: float = 0.01
-    inner_steps: int = 10
-    alpha: float = 0.5
-    temperature: float = 4.0
-
-    def __post_init__(self):
-        check_alpha_and_temperature(self.alpha, self.temperature)
-        if not self.inner_lr > 0 or not isinstance(self.inner_steps, int) or self.inner_steps < 0:
-            raise ValueError(f"need inner_lr > 0 and an integer inner_steps ≥ 0, got "
-                             f"{self.inner_lr}, {self.inner_steps!r}")
-
-
-def guided_task_loss(params: Params, buffers: Params, model: nn.Module, support_x: Tensor,
-                     support_y: Tensor, query_x: Tensor, query_y: Tensor, *,
-                     config: GuidedConfig) -> tuple[Tensor, Tensor]:
-    """Adapt the student to one task (teacher-guided or alone), then score the queries.
-
-    A :data:`~kdmeta_lib.functional.TaskLoss`, for ``meta_training.evaluate``. The query labels
-    are used for the returned loss and accuracy only, never for adaptation.
-    """
-    n_support = support_x.shape[0]
-    inputs = torch.cat([support_x, query_x])  # one batch, as in protonet.query_logits
-
-    def all_logits(weights: Params) -> Tensor:  # [N·K + N·Q, n_way]: support rows, then queries
-        embeddings = functional_call(model, (weights, buffers), (inputs,))
-        centres = protonet.prototypes(embeddings[:n_support], support_y, config.n_way)
-        return -protonet.squared_distances(embeddings, centres)
-
-    teacher_logits = None
-    if config.teacher is not None and config.alpha > 0:
-        teacher_logits = frozen_query_logits(config.teacher, protonet.query_logits,
-                                             protonet.ProtoNetConfig(config.n_way), support_x,
-                                             support_y, query_x)
-
-    def adaptation_loss(weights: Params) -> Tensor:
-        logits = all_logits(weights)
-        support_loss = F.cross_entropy(logits[:n_support], support_y)
-        if teacher_logits is None:
-            return support_loss
-        guidance = kd_loss(logits[n_support:], teacher_logits, config.temperature)
-        return (1 - config.alpha) * support_loss + config.alpha * guidance
-
-    adapted = adapt(adaptation_loss, params, inner_lr=config.inner_lr,
-                    inner_steps=config.inner_steps)
-    logits = all_logits(adapted)[n_support:]
-    return F.cross_entropy(logits, query_y), accuracy(logits, query_y)
-
-
-# ------------------------------------------------- ProtoNet short-cuts (notebooks 04a and 04b)
-
-def prototype_logits(support_embeddings: Tensor, support_y: Tensor, query_embeddings: Tensor,
-                     n_way: int) -> Tensor:
-    """ProtoNet's logits, −‖query − prototype‖²: ``[N·K, D]``, ``[N·K]``, ``[N·Q, D]`` → ``[N·Q, n_way]``."""
-    centres = protonet.prototypes(support_embeddings, support_y, n_way)
-    return -protonet.squared_distances(query_embeddings, centres)
-
-
-def episode_logits(model: nn.Module, episode: Episode, n_way: int) -> Tensor:
-    """ProtoNet query logits of a batch of tasks, one task at a time through ``vmap``.
-
-    ``vmap`` keeps each task separate, so a backbone with batch statistics (Conv4's BatchNorm)
-    normalises within one task, exactly as at test time.
-
-    Shapes: an episode with a leading ``n_tasks`` dimension → ``[n_tasks, N·Q, n_way]``.
-    """
-    params, buffers = params_and_buffers(model)
-    config = protonet.ProtoNetConfig(n_way)
-
-    def one_task(support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
-        return protonet.query_logits(params, buffers, model, support_x, support_y, query_x,
-                                     config=config)
-
-    return vmap(one_task)(episode.support_x, episode.support_y, episode.query_x)
-
-
-def train_protonet(model: nn.Module, sampler: EpisodeSampler, *, steps: int, n_tasks: int,
-                   outer_lr: float, teacher: nn.Module | None = None, alpha: float = 0.0,
-                   temperature: float = 4.0, description: str = "") -> list[float]:
-    """Meta-train a ProtoNet ``model`` with Adam, alone or with the fused loss of a ``teacher``.
-
-    Args:
-        teacher: a trained embedding network, kept frozen, or None to train alone.
-        alpha, temperature: weight and temperature of the distillation term (alone: alpha = 0).
-    Returns:
-        The loss of every step.
-    """
-    from .fused_training import meta_train_with_teacher
-
-    history = meta_train_with_teacher(
-        model, sampler, teacher=teacher, alpha=alpha, temperature=temperature,
-        n_iterations=steps, n_tasks=n_tasks, outer_lr=outer_lr,
-        description=description or "meta-training")
-    return history.loss
-
-
-def evaluate_protonet(model: nn.Module, sampler: EpisodeSampler, n_episodes: int,
-                      batch_size: int = 50) -> Tensor:
-    """Query accuracy of each of ``n_episodes`` test tasks: ``[n_episodes]`` (for ``mean_ci``)."""
-    from .fused_training import episode_accuracies
-
-    return episode_accuracies(model, protonet.task_loss, protonet.ProtoNetConfig(sampler.n_way),
-                              sampler, n_episodes, batch_size)

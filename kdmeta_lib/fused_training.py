@@ -1,35 +1,27 @@
-"""Meta-training a student with a frozen teacher, and keeping trained teachers on disk.
+"""Meta-training a student with a frozen teacher: one call, with its argument checks.
 
 * :func:`meta_train_with_teacher`: check that teacher, student and episodes fit together, then
   run the ordinary ``meta_training.meta_train`` loop on the fused objective
-  (:func:`kdmeta_lib.fused.task_loss`), task by task or through ``vmap``.
-* :func:`episode_accuracies`: one accuracy per test episode, so that two models can be compared
-  on the very same tasks (a paired comparison).
-* :func:`load_or_train_teacher`: a meta-trained teacher is cached atomically under
-  ``paths.cache_dir()``, keyed by the data and the training recipe, and reloaded with
-  ``weights_only=True``. A missing, corrupt or mismatching file is retrained, never a crash.
+  (:func:`kdmeta_lib.fused.task_loss`), task by task or through ``vmap``. With ``teacher=None``
+  and ``alpha=0`` it trains the student alone, so both arms of a comparison run the same code.
+* :func:`train_protonet` and :func:`evaluate_protonet`: the same for a ProtoNet with any
+  embedding backbone (a CNN for characters, a character CNN for names), as notebooks 04a and
+  04b use it.
 
+Trained teachers are cached by ``data.storage.load_or_train_teacher``.
 Taught in notebook 03, "The fused loss".
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
-from collections.abc import Callable
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from . import protonet
 from .episodes import EpisodeSampler
-from .functional import TaskLoss, run_tasks
 from .fused import FusedConfig, QueryLogits, task_loss
-from .meta_training import History, meta_train
-from .paths import cache_dir
-from .storage import load_or_train
+from .meta_training import History, episode_accuracies, meta_train
 
 
 def check_n_way(model: nn.Module | None, learner_config: Any, n_way: int, role: str) -> None:
@@ -87,56 +79,26 @@ def meta_train_with_teacher(student: nn.Module, sampler: EpisodeSampler, *,
                       description=description)
 
 
-@torch.no_grad()
-def episode_accuracies(model: nn.Module, task_loss_fn: TaskLoss, config: Any,
-                       sampler: EpisodeSampler, n_episodes: int, batch_size: int = 50,
-                       vectorize: bool | None = None) -> Tensor:
-    """Query accuracy of each of ``n_episodes`` test episodes: ``[n_episodes]``.
-
-    Unlike ``meta_training.evaluate`` (a mean ± CI), this keeps one number per episode, so two
-    models run on samplers with the same seed can be compared task by task.
-    """
-    if not isinstance(n_episodes, int) or n_episodes < 1:
-        raise ValueError(f"n_episodes must be a positive integer, got {n_episodes!r}")
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    accuracies = []
-    for first in range(0, n_episodes, batch_size):
-        episode = sampler.sample_batch(min(batch_size, n_episodes - first)).to(device)
-        _, batch = run_tasks(task_loss_fn, model, episode, config=config, vectorize=vectorize)
-        accuracies.append(batch.cpu())
-    model.train(was_training)
-    return torch.cat(accuracies)
-
-
-def cache_key_digest(key: dict[str, Any]) -> str:
-    """A short, stable name for a training recipe (JSON with sorted keys, SHA-256)."""
-    try:
-        text = json.dumps(key, sort_keys=True)
-    except TypeError as error:
-        raise ValueError(f"the cache key must hold plain numbers and strings only: {error}") from None
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def load_or_train_teacher(build: Callable[[], nn.Module], train: Callable[[nn.Module], Any],
-                          key: dict[str, Any], name: str = "teacher",
-                          verbose: bool = True) -> tuple[nn.Module, bool]:
-    """Load a cached trained teacher, or train it and cache it.
+def train_protonet(model: nn.Module, sampler: EpisodeSampler, *, n_iterations: int,
+                   n_tasks: int, outer_lr: float, teacher: nn.Module | None = None,
+                   alpha: float = 0.0, temperature: float = 4.0,
+                   description: str = "meta-training") -> list[float]:
+    """Meta-train a ProtoNet ``model`` with Adam, alone or with the fused loss of a ``teacher``.
 
     Args:
-        build: makes the untrained model, e.g. ``lambda: Conv4(64)``.
-        train: trains that model in place (its return value is ignored).
-        key: everything the result depends on: the data source and the training recipe
-            (width, steps, learning rate, seed, ...). A different key is a different file.
-        name: start of the file name under ``paths.cache_dir()``.
+        teacher: a trained embedding network, kept frozen, or None to train alone.
+        alpha, temperature: weight and temperature of the distillation term (alone: alpha = 0).
     Returns:
-        ``(model, from_cache)``.
+        The loss of every outer step.
     """
-    path = cache_dir() / f"{name}-{cache_key_digest(key)}.pt"  # the recipe is in the name
-    model, start = build(), time.perf_counter()
-    from_cache = load_or_train(model, path, train)
-    if verbose:
-        print(f"Teacher: loaded from the cache {path}" if from_cache else
-              f"Teacher: trained in {time.perf_counter() - start:.0f} s, cached at {path}")
-    return model, from_cache
+    history = meta_train_with_teacher(
+        model, sampler, teacher=teacher, alpha=alpha, temperature=temperature,
+        n_iterations=n_iterations, n_tasks=n_tasks, outer_lr=outer_lr, description=description)
+    return history.loss
+
+
+def evaluate_protonet(model: nn.Module, sampler: EpisodeSampler, n_episodes: int,
+                      batch_size: int = 50) -> Tensor:
+    """Query accuracy of each of ``n_episodes`` test tasks: ``[n_episodes]`` (for ``mean_ci``)."""
+    return episode_accuracies(model, protonet.task_loss, protonet.ProtoNetConfig(sampler.n_way),
+                              sampler, n_episodes=n_episodes, batch_size=batch_size)

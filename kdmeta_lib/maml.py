@@ -12,6 +12,25 @@ The meta-gradient ∇θ L_Q(θ') = (I − α ∇²L_S(θ)) ∇L_Q(θ') contains 
 Unlike ProtoNet (``protonet``), MAML adapts *every* weight, including a linear head with
 ``n_way`` outputs: build the model as ``Conv4(width, n_classes=n_way)``. ANIL (``anil``) adapts the
 head only. Taught in notebook 02, sections "MAML on sine waves" and "MAML on Omniglot".
+
+Example:
+    MAML needs a head with one output per class of the episode:
+
+    >>> import torch
+    >>> from kdmeta_lib import Conv4, EpisodeSampler, maml
+    >>> model = Conv4(8, n_classes=5)
+    >>> config = maml.MamlConfig(inner_lr=0.4, inner_steps=1)
+
+    Episodes from ten random classes; one meta-batch of 4 tasks, then two outer steps:
+
+    >>> sampler = EpisodeSampler(torch.rand(10, 4, 1, 28, 28), n_way=5, k_shot=1, n_query=2)
+    >>> from kdmeta_lib.functional import run_tasks
+    >>> losses, accuracies = run_tasks(maml.task_loss, model, sampler.sample_batch(4),
+    ...                                config=config)
+    >>> from kdmeta_lib.meta_training import meta_train
+    >>> history = meta_train(model, maml.task_loss, config, sampler, n_iterations=2, n_tasks=4)
+    >>> len(history.accuracy)
+    2
 """
 
 from __future__ import annotations
@@ -22,7 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from .functional import Params, accuracy, adapt
+from .functional import Params, accuracy, adapt, check_inner_loop
 
 
 @dataclass(frozen=True)
@@ -40,10 +59,7 @@ class MamlConfig:
     first_order: bool = False
 
     def __post_init__(self):
-        if not self.inner_lr > 0:
-            raise ValueError(f"inner_lr must be positive, got {self.inner_lr}; try 0.1 to 0.5")
-        if not isinstance(self.inner_steps, int) or self.inner_steps < 0:
-            raise ValueError(f"inner_steps must be an integer ≥ 0, got {self.inner_steps!r}")
+        check_inner_loop(self.inner_lr, self.inner_steps)
 
 
 def adapt_to_support(params: Params, buffers: Params, model: nn.Module, support_x: Tensor,

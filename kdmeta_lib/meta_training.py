@@ -1,12 +1,13 @@
 """One meta-training loop and one evaluation for every meta-learner.
 
 All learners share the per-task signature of :data:`kdmeta_lib.functional.TaskLoss`, so the same
-three functions train and test ProtoNet, MAML, ANIL and Reptile:
+four functions train and test ProtoNet, MAML, ANIL and Reptile:
 
 * :func:`meta_train`: sample a meta-batch of tasks, average their query losses, take one outer
   optimizer step, repeat; returns a :class:`History`.
-* :func:`evaluate`: accuracy over ≥ 600 fresh test episodes as mean ± 95% CI. It adapts exactly as
-  training does (same task loss, same ``adapt``), only without the outer gradient.
+* :func:`episode_accuracies`: one accuracy per fresh test episode. It adapts exactly as training
+  does (same task loss, same ``adapt``), only without the outer gradient;
+* :func:`evaluate`: the same as mean ± 95% CI over ≥ 600 episodes.
 * :func:`adaptation_curve`: the same evaluation for several numbers of test-time inner steps.
 
 Taught in notebook 02, sections "ProtoNet on Omniglot" onwards.
@@ -21,12 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from .episodes import EpisodeSampler
 from .functional import TaskLoss, run_tasks
-from .runtime import progress
-from .stats import MeanCI, mean_ci
+from .support.runtime import progress
+from .support.stats import MeanCI, mean_ci
 
 
 @dataclass
@@ -103,23 +104,24 @@ def meta_train(model: nn.Module, task_loss: TaskLoss, config: Any, sampler: Epis
     return history
 
 
-def evaluate(model: nn.Module, task_loss: TaskLoss, config: Any, sampler: EpisodeSampler, *,
-             n_episodes: int = 600, batch_size: int = 50, vectorize: bool | None = None) -> MeanCI:
-    """Query accuracy on fresh test episodes, as mean ± 95% CI over episodes.
+def episode_accuracies(model: nn.Module, task_loss: TaskLoss, config: Any,
+                       sampler: EpisodeSampler, n_episodes: int = 600, batch_size: int = 50,
+                       vectorize: bool | None = None) -> Tensor:
+    """Query accuracy of each of ``n_episodes`` fresh test episodes: ``[n_episodes]``.
 
     The task loss adapts to each episode exactly as in training (inner gradients are still taken
     by ``torch.func.grad``), but no graph is kept for an outer step, which saves time and memory.
+    One number per episode lets two models run on samplers with the same seed be compared task
+    by task (a paired comparison); :func:`evaluate` summarises them as mean ± 95% CI.
 
     Args:
         sampler: draws test episodes (from classes never seen in training). Use a new sampler
             with a fixed seed to test several methods on the very same episodes.
         n_episodes: number of test episodes; 600 or more gives a CI of about ±1% or less.
-        batch_size: episodes run together (through ``vmap``) to use the CPU or GPU well.
-    Returns:
-        The accuracy (a fraction) as :class:`~kdmeta_lib.stats.MeanCI` over ``n_episodes``.
+        batch_size: episodes run together, to use the CPU or GPU well.
     """
-    if not isinstance(n_episodes, int) or n_episodes < 2:
-        raise ValueError(f"n_episodes must be an integer ≥ 2 (600 for a paper-grade CI), "
+    if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
+        raise ValueError(f"n_episodes must be a positive integer (600 for a paper-grade CI), "
                          f"got {n_episodes!r}")
     device = next(model.parameters()).device
     was_training = model.training
@@ -132,11 +134,26 @@ def evaluate(model: nn.Module, task_loss: TaskLoss, config: Any, sampler: Episod
                                             vectorize=vectorize)
             accuracies.append(batch_accuracies.cpu())
     model.train(was_training)
-    return mean_ci(torch.cat(accuracies))
+    return torch.cat(accuracies)
+
+
+def evaluate(model: nn.Module, task_loss: TaskLoss, config: Any, sampler: EpisodeSampler, *,
+             n_episodes: int = 600, batch_size: int = 50, vectorize: bool | None = None) -> MeanCI:
+    """Query accuracy on fresh test episodes, as mean ± 95% CI over episodes.
+
+    :func:`episode_accuracies` summarised by ``support.stats.mean_ci``; same arguments.
+    Returns:
+        The accuracy (a fraction) as :class:`~kdmeta_lib.support.stats.MeanCI`.
+    """
+    if isinstance(n_episodes, int) and n_episodes < 2:
+        raise ValueError(f"n_episodes must be an integer ≥ 2 for a CI (600 for a paper-grade "
+                         f"CI), got {n_episodes!r}")
+    return mean_ci(episode_accuracies(model, task_loss, config, sampler, n_episodes=n_episodes,
+                                      batch_size=batch_size, vectorize=vectorize))
 
 
 def adaptation_curve(model: nn.Module, task_loss: TaskLoss, config: Any,
-                     sampler: EpisodeSampler, steps: Sequence[int], *, n_episodes: int = 600,
+                     sampler: EpisodeSampler, inner_steps: Sequence[int], *, n_episodes: int = 600,
                      batch_size: int = 50) -> dict[int, MeanCI]:
     """Test accuracy against the number of inner steps taken at test time.
 
@@ -146,7 +163,7 @@ def adaptation_curve(model: nn.Module, task_loss: TaskLoss, config: Any,
     Args:
         config: a config with an ``inner_steps`` field (MAML, ANIL, Reptile); each point uses
             ``dataclasses.replace(config, inner_steps=s)``.
-        steps: the inner-step counts to test, e.g. ``(0, 1, 2, 5, 10)``.
+        inner_steps: the inner-step counts to test, e.g. ``(0, 1, 2, 5, 10)``.
     Returns:
         ``{inner_steps: accuracy MeanCI}``.
     """
@@ -156,9 +173,8 @@ def adaptation_curve(model: nn.Module, task_loss: TaskLoss, config: Any,
                          f"ReptileConfig), got {type(config).__name__}")
     start_state = sampler.generator.get_state()
     curve = {}
-    for inner_steps in steps:
+    for steps in inner_steps:
         sampler.generator.set_state(start_state)  # the same episodes for every point
-        curve[inner_steps] = evaluate(model, task_loss,
-                                      dataclasses.replace(config, inner_steps=inner_steps),
-                                      sampler, n_episodes=n_episodes, batch_size=batch_size)
+        curve[steps] = evaluate(model, task_loss, dataclasses.replace(config, inner_steps=steps),
+                                sampler, n_episodes=n_episodes, batch_size=batch_size)
     return curve

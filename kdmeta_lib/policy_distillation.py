@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from .distillation import check_alpha_and_temperature
 from .functional import Params
 
 
@@ -44,8 +45,7 @@ def categorical_policy_kl(expert_logits: Tensor, student_logits: Tensor,
     Rusu et al. (2016) soften a DQN expert's Q-values with a *low* T (sharper targets); the
     classifier KD loss of notebook 01 uses a high T and multiplies by T².
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    check_alpha_and_temperature(None, temperature)
     log_student = F.log_softmax(student_logits / temperature, dim=-1)
     log_expert = F.log_softmax(expert_logits / temperature, dim=-1)
     return F.kl_div(log_student, log_expert, log_target=True, reduction="batchmean")

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, vmap
 
-from .functional import Params
+from .functional import Params, adapt, stack_params
 from .rl_envs import PointNavigation
+from .support.runtime import progress
 
 
 class GaussianPolicy(nn.Module):
@@ -65,10 +66,9 @@ class Trajectories:
         return self.rewards.sum(-1).mean(-1)
 
 
-def stack_params(params: Params, n_tasks: int) -> Params:
-    """The same weights for every task: each tensor gets a leading ``n_tasks`` dimension."""
-    return {name: value.detach().expand(n_tasks, *value.shape).clone()
-            for name, value in params.items()}
+def detached(params: Params) -> Params:
+    """The same weights, cut from the autograd graph."""
+    return {name: value.detach() for name, value in params.items()}
 
 
 def policy_means(policy: nn.Module, task_params: Params, observations: Tensor) -> Tensor:
@@ -118,15 +118,20 @@ def reinforce_loss(params: Params, policy: nn.Module, observations: Tensor, acti
 
 def adaptation_step(policy: nn.Module, params: Params, observations: Tensor, actions: Tensor,
                     rewards: Tensor, inner_lr: float) -> Params:
-    """θ' = θ − inner_lr · ∇L_REINFORCE(θ) for one task; differentiable in θ (MAML's inner step)."""
-    grads = grad(reinforce_loss)(params, policy, observations, actions, rewards)
-    return {name: value - inner_lr * grads[name] for name, value in params.items()}
+    """θ' = θ − inner_lr · ∇L_REINFORCE(θ) for one task; differentiable in θ (MAML's inner step).
+
+    The same ``functional.adapt`` as the classifiers' MAML, with REINFORCE as the task's loss.
+    """
+    def task_loss(weights: Params) -> Tensor:
+        return reinforce_loss(weights, policy, observations, actions, rewards)
+
+    return adapt(task_loss, params, inner_lr=inner_lr, inner_steps=1)
 
 
 def returns_while_adapting(policy: nn.Module, params: Params, env: PointNavigation, *,
-                           adaptation_steps: int, inner_lr: float,
+                           inner_steps: int, inner_lr: float,
                            seed: int = 0) -> dict[int, Tensor]:
-    """Return of each task after 0, 1, …, ``adaptation_steps`` REINFORCE steps from ``params``.
+    """Return of each task after 0, 1, …, ``inner_steps`` REINFORCE steps from ``params``.
 
     Each step plays ``env.n_episodes`` episodes per task and updates that task's own weights.
 
@@ -134,20 +139,20 @@ def returns_while_adapting(policy: nn.Module, params: Params, env: PointNavigati
         ``{steps: returns [n_tasks]}`` (mean return over the episodes played with those weights).
     """
     generator = torch.Generator().manual_seed(seed)
-    task_params = stack_params(params, env.n_tasks)
+    task_params = stack_params(detached(params), env.n_tasks)
     step = vmap(adaptation_step, in_dims=(None, 0, 0, 0, 0, None))
     results = {}
-    for steps in range(adaptation_steps + 1):
+    for steps in range(inner_steps + 1):
         trajectories = rollout(policy, task_params, env, generator)
         results[steps] = trajectories.returns()
-        if steps < adaptation_steps:  # the episodes just played are the experience to learn from
+        if steps < inner_steps:  # the episodes just played are the experience to learn from
             task_params = step(policy, task_params, trajectories.observations,
                                trajectories.actions, trajectories.rewards, inner_lr)
-            task_params = {name: value.detach() for name, value in task_params.items()}
+            task_params = detached(task_params)
     return results
 
 
-def train_per_task(policy: nn.Module, env: PointNavigation, *, iterations: int, lr: float,
+def train_per_task(policy: nn.Module, env: PointNavigation, *, n_iterations: int, lr: float,
                    seed: int = 0, description: str = "") -> Params:
     """Train one independent policy per task with REINFORCE and Adam: the per-task *experts*.
 
@@ -157,18 +162,16 @@ def train_per_task(policy: nn.Module, env: PointNavigation, *, iterations: int, 
     Returns:
         The trained weights stacked per task (leading ``n_tasks`` dimension).
     """
-    from .runtime import progress
-
     generator = torch.Generator().manual_seed(seed)
-    task_params = {name: value.requires_grad_() for name, value in
-                   stack_params(dict(policy.named_parameters()), env.n_tasks).items()}
+    task_params = {name: value.clone().requires_grad_() for name, value in  # independent copies
+                   stack_params(detached(dict(policy.named_parameters())), env.n_tasks).items()}
     optimizer = torch.optim.Adam(task_params.values(), lr=lr)
     loss_of_task = vmap(reinforce_loss, in_dims=(0, None, 0, 0, 0))
-    for _ in progress(range(iterations), description or "training per-task policies"):
+    for _ in progress(range(n_iterations), description or "training per-task policies"):
         trajectories = rollout(policy, task_params, env, generator)
         loss = loss_of_task(task_params, policy, trajectories.observations,
                             trajectories.actions, trajectories.rewards).sum()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return {name: value.detach() for name, value in task_params.items()}
+    return detached(task_params)

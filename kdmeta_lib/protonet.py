@@ -10,6 +10,22 @@ support embeddings, its prototype, and a query belongs to the nearest prototype:
 Unlike MAML (``maml``) there is *no inner loop*: adapting to a task is just averaging, so the
 model is a backbone without a head, e.g. ``Conv4(width)``. Taught in notebook 02, section
 "Prototypical Networks".
+
+Example:
+    Ten random "classes" of four 28×28 drawings are enough to run it:
+
+    >>> import torch
+    >>> from kdmeta_lib import Conv4, EpisodeSampler, protonet
+    >>> sampler = EpisodeSampler(torch.rand(10, 4, 1, 28, 28), n_way=5, k_shot=1, n_query=2)
+    >>> config = protonet.ProtoNetConfig(n_way=5)  # no head: Conv4 outputs embeddings
+
+    The per-task loss on a meta-batch of 3 tasks, then two outer steps of meta-training:
+
+    >>> from kdmeta_lib.functional import run_tasks
+    >>> run_tasks(protonet.task_loss, Conv4(8), sampler.sample_batch(3), config=config)[0].shape
+    torch.Size([3])
+    >>> from kdmeta_lib.meta_training import meta_train
+    >>> history = meta_train(Conv4(8), protonet.task_loss, config, sampler, n_iterations=2)
 """
 
 from __future__ import annotations
@@ -19,9 +35,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call
+from torch.func import functional_call, vmap
 
-from .functional import Params, accuracy
+from .episodes import Episode
+from .functional import Params, accuracy, params_and_buffers
 
 
 @dataclass(frozen=True)
@@ -91,3 +108,21 @@ def task_loss(params: Params, buffers: Params, model: nn.Module, support_x: Tens
                          "to the sampler's n_way")
     logits = query_logits(params, buffers, model, support_x, support_y, query_x, config=config)
     return F.cross_entropy(logits, query_y), accuracy(logits, query_y)
+
+
+def episode_logits(model: nn.Module, episode: Episode, n_way: int) -> Tensor:
+    """ProtoNet query logits of a batch of tasks with the model's own weights, one task at a
+    time through ``vmap``.
+
+    ``vmap`` keeps each task separate, so a backbone with batch statistics (Conv4's BatchNorm)
+    normalises within one task, exactly as at test time.
+
+    Shapes: an episode with a leading ``n_tasks`` dimension → ``[n_tasks, N·Q, n_way]``.
+    """
+    params, buffers = params_and_buffers(model)
+    config = ProtoNetConfig(n_way)
+
+    def one_task(support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
+        return query_logits(params, buffers, model, support_x, support_y, query_x, config=config)
+
+    return vmap(one_task)(episode.support_x, episode.support_y, episode.query_x)

@@ -11,6 +11,25 @@ is exactly θ − φ. :func:`meta_loss` returns that surrogate, so Reptile train
 as every other learner (``meta_training.meta_train``); plain SGD with learning rate ε is the
 paper's update, Adam a common variant. At test time Reptile adapts like first-order MAML
 (:func:`task_loss`). Taught in notebook 02, section "ANIL and Reptile".
+
+Example:
+    Reptile trains on :func:`meta_loss` with plain SGD as the outer optimizer:
+
+    >>> import torch
+    >>> from kdmeta_lib import Conv4, EpisodeSampler, reptile
+    >>> model = Conv4(8, n_classes=5)
+    >>> outer_sgd = torch.optim.SGD(model.parameters(), lr=1.0)  # ε = 1: θ jumps to mean φ
+
+    Two outer steps on episodes from ten random classes, then the test-time loss:
+
+    >>> from kdmeta_lib.functional import run_tasks
+    >>> from kdmeta_lib.meta_training import meta_train
+    >>> sampler = EpisodeSampler(torch.rand(10, 4, 1, 28, 28), n_way=5, k_shot=1, n_query=2)
+    >>> config = reptile.ReptileConfig(inner_lr=0.4, inner_steps=5)
+    >>> history = meta_train(model, reptile.meta_loss, config, sampler, n_iterations=2,
+    ...                      optimizer=outer_sgd)
+    >>> run_tasks(reptile.task_loss, model, sampler.sample_batch(2), config=config)[1].shape
+    torch.Size([2])
 """
 
 from __future__ import annotations
@@ -22,7 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from .functional import Params, accuracy
+from .functional import Params, accuracy, check_inner_loop
 from .maml import MamlConfig, adapt_to_support
 from .maml import query_logits as maml_query_logits
 
@@ -41,10 +60,7 @@ class ReptileConfig:
     inner_steps: int = 5
 
     def __post_init__(self):
-        if not self.inner_lr > 0:
-            raise ValueError(f"inner_lr must be positive, got {self.inner_lr}; try 0.1 to 0.5")
-        if not isinstance(self.inner_steps, int) or self.inner_steps < 0:
-            raise ValueError(f"inner_steps must be an integer ≥ 0, got {self.inner_steps!r}")
+        check_inner_loop(self.inner_lr, self.inner_steps)
 
     def as_first_order_maml(self) -> MamlConfig:
         """The same inner loop expressed as a first-order MAML config."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .text_tasks import PAD, VOCAB_SIZE
+from .data.text_tasks import PAD, VOCAB_SIZE
 
 
 class CharCNN(nn.Module):

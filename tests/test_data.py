@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 from conftest import real_data_root
-from kdmeta_lib import data, omniglot
+from kdmeta_lib import data
+from kdmeta_lib.data import loaders, omniglot
 from kdmeta_lib.data import (DataUnavailable, load_fewshot_data, load_mnist,
                              load_omniglot_subset, with_rotations)
 
@@ -101,7 +102,7 @@ def test_a_failed_download_is_reported_within_seconds(isolated_data, monkeypatch
     def refuse(folder):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(data, "download_omniglot", refuse)
+    monkeypatch.setattr(loaders, "download_omniglot", refuse)
     start = time.perf_counter()
     fewshot = load_fewshot_data(verbose=False)
     assert "download failed: OSError: network is unreachable" in fewshot.description

@@ -5,10 +5,10 @@ import torch
 from torch import nn
 
 from kdmeta_lib.distill_training import (
-    History,
+    EpochHistory,
     TrainConfig,
-    accuracy,
     distill,
+    model_accuracy,
     predict_logits,
     random_shift,
     shifted_views,
@@ -54,9 +54,9 @@ def test_train_alone_learns_an_easy_task_and_records_history():
     model = MLP((784, 16, 2))
     history = train_alone(model, images, labels, TrainConfig(epochs=5, batch_size=16, lr=1e-2),
                           test=(images, labels))
-    assert isinstance(history, History) and len(history.loss) == 5
+    assert isinstance(history, EpochHistory) and len(history.loss) == 5
     assert history.loss[-1] < history.loss[0]
-    assert accuracy(model, images, labels) == 1.0 == history.test_accuracy[-1]
+    assert model_accuracy(model, images, labels) == 1.0 == history.test_accuracy[-1]
 
 
 def test_distill_leaves_the_teacher_untouched_and_in_eval_mode():

@@ -1,4 +1,5 @@
-"""The fused objective: formula, limits, vmap = loop, validation, teacher cache, ProtoNet short-cuts."""
+"""The fused objective and its training wrapper: formula, limits, vmap = loop, validation,
+ProtoNet short-cuts."""
 
 import copy
 
@@ -8,9 +9,9 @@ import torch
 from kdmeta_lib import anil, fused, maml, protonet
 from kdmeta_lib.episodes import EpisodeSampler
 from kdmeta_lib.functional import run_tasks
-from kdmeta_lib.fused import FusedConfig, GuidedConfig
-from kdmeta_lib.fused_training import (episode_accuracies, load_or_train_teacher,
-                                       meta_train_with_teacher)
+from kdmeta_lib.fused import FusedConfig
+from kdmeta_lib.fused_training import evaluate_protonet, meta_train_with_teacher, train_protonet
+from kdmeta_lib.guided import GuidedConfig
 from kdmeta_lib.models import Conv4
 
 N_WAY = 3
@@ -57,8 +58,8 @@ def test_the_task_loss_is_the_fused_loss_of_both_learners_query_logits(episode):
     config = FusedConfig(teacher, student_config=protonet.ProtoNetConfig(N_WAY), alpha=0.7,
                          temperature=3.0)
     losses, _ = run_tasks(fused.task_loss, student, episode, config=config)
-    student_logits = fused.episode_logits(student, episode, N_WAY)
-    teacher_logits = fused.episode_logits(teacher, episode, N_WAY)
+    student_logits = protonet.episode_logits(student, episode, N_WAY)
+    teacher_logits = protonet.episode_logits(teacher, episode, N_WAY)
     assert torch.allclose(losses.mean(), by_hand(student_logits, teacher_logits,
                                                  episode.query_y, 0.7, 3.0), atol=1e-5)
 
@@ -178,7 +179,7 @@ def test_the_training_loop_checks_teacher_student_and_episodes(images):
     with pytest.raises(ValueError, match="same model"):
         meta_train_with_teacher(student, sampler, teacher=student, n_iterations=1)
     with pytest.raises(ValueError, match="teacher is None"):
-        fused.train_protonet(student, sampler, steps=1, n_tasks=1, outer_lr=1e-3, alpha=0.5)
+        train_protonet(student, sampler, n_iterations=1, n_tasks=1, outer_lr=1e-3, alpha=0.5)
 
 
 def test_fused_meta_training_moves_the_student_towards_the_teacher(images):
@@ -193,12 +194,12 @@ def test_fused_meta_training_moves_the_student_towards_the_teacher(images):
 def test_the_protonet_short_cuts_keep_working(images, episode):
     teacher, student = models()
     sampler = EpisodeSampler(images, n_way=N_WAY, k_shot=1, n_query=2, seed=0)
-    losses = fused.train_protonet(student, sampler, steps=3, n_tasks=2, outer_lr=1e-3,
+    losses = train_protonet(student, sampler, n_iterations=3, n_tasks=2, outer_lr=1e-3,
                                   teacher=teacher, alpha=0.5, temperature=4.0)
     assert len(losses) == 3 and all(isinstance(loss, float) for loss in losses)
-    accuracies = fused.evaluate_protonet(student, sampler, n_episodes=7, batch_size=3)
+    accuracies = evaluate_protonet(student, sampler, n_episodes=7, batch_size=3)
     assert accuracies.shape == (7,) and ((0 <= accuracies) & (accuracies <= 1)).all()
-    logits = fused.episode_logits(student, episode, N_WAY)
+    logits = protonet.episode_logits(student, episode, N_WAY)
     params, buffers = dict(student.named_parameters()), dict(student.named_buffers())
     one = protonet.query_logits(params, buffers, student, episode.support_x[1],
                                 episode.support_y[1], episode.query_x[1],
@@ -207,74 +208,3 @@ def test_the_protonet_short_cuts_keep_working(images, episode):
     one_loss = fused.fused_loss(logits, None, episode.query_y, 0.0, 4.0)
     assert torch.allclose(one_loss, torch.nn.functional.cross_entropy(
         logits.flatten(0, 1), episode.query_y.flatten()))
-
-
-def test_guided_adaptation_without_steps_is_plain_protonet(images):
-    teacher, student = models()
-    plain = episode_accuracies(student, protonet.task_loss, protonet.ProtoNetConfig(N_WAY),
-                               EpisodeSampler(images, N_WAY, 1, 2, seed=4), 6)
-    for config in (GuidedConfig(None, n_way=N_WAY, inner_steps=0),
-                   GuidedConfig(teacher, n_way=N_WAY, inner_steps=0),
-                   # a teacher identical to the student has nothing to teach: no KD gradient
-                   GuidedConfig(copy.deepcopy(student), n_way=N_WAY, alpha=1.0, inner_steps=3)):
-        guided = episode_accuracies(student, fused.guided_task_loss, config,
-                                    EpisodeSampler(images, N_WAY, 1, 2, seed=4), 6)
-        assert torch.equal(guided, plain)
-
-
-def test_a_guided_student_moves_towards_the_teachers_query_predictions(images):
-    teacher, student = models()
-    episode = EpisodeSampler(images, N_WAY, 1, 2, seed=4).sample_batch(1)
-    params, buffers = dict(student.named_parameters()), dict(student.named_buffers())
-    task = (episode.support_x[0], episode.support_y[0], episode.query_x[0])
-    with torch.no_grad():
-        teacher_logits = fused.episode_logits(teacher, episode, N_WAY)[0]
-
-    def distance_to_teacher(inner_steps):
-        config = GuidedConfig(teacher, n_way=N_WAY, alpha=1.0, inner_steps=inner_steps,
-                              inner_lr=0.05, temperature=1.0)
-        # the teacher's soft predictions as "labels": the returned loss is CE against its argmax
-        loss, _ = fused.guided_task_loss(params, buffers, student, *task,
-                                         teacher_logits.argmax(-1), config=config)
-        return loss
-
-    assert distance_to_teacher(20) < distance_to_teacher(0)
-
-
-class Counter:
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self, model):
-        self.calls += 1
-        with torch.no_grad():
-            for p in model.parameters():
-                p.fill_(0.5)
-
-
-def test_the_teacher_is_cached_and_reloaded(isolated_data):
-    train, key = Counter(), {"source": "glyphs", "width": 4, "steps": 3}
-    first, from_cache = load_or_train_teacher(lambda: Conv4(4), train, key)
-    assert not from_cache and train.calls == 1
-    second, from_cache = load_or_train_teacher(lambda: Conv4(4), train, key)
-    assert from_cache and train.calls == 1
-    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(),
-                                                  second.state_dict().values()))
-    _, from_cache = load_or_train_teacher(lambda: Conv4(4), train, {**key, "steps": 4})
-    assert not from_cache and train.calls == 2  # another recipe is another file
-
-
-def test_a_corrupt_or_wrong_teacher_cache_is_retrained_not_a_crash(isolated_data):
-    from kdmeta_lib.paths import cache_dir
-
-    train, key = Counter(), {"source": "glyphs", "width": 4}
-    load_or_train_teacher(lambda: Conv4(4), train, key)
-    (path,) = cache_dir().glob("teacher-*.pt")
-    path.write_bytes(b"not a torch file")
-    model, from_cache = load_or_train_teacher(lambda: Conv4(4), train, key)
-    assert not from_cache and train.calls == 2
-    assert all((p == 0.5).all() for p in model.parameters())
-    model, from_cache = load_or_train_teacher(lambda: Conv4(6), train, key)  # shapes differ
-    assert not from_cache and train.calls == 3
-    _, from_cache = load_or_train_teacher(lambda: Conv4(6), train, key)
-    assert from_cache and train.calls == 3  # the retrained teacher replaced the bad file

@@ -3,7 +3,7 @@ import time
 import pytest
 import torch
 
-from kdmeta_lib.glyphs import GLYPH_CLASSES, generate_glyphs
+from kdmeta_lib.data.glyphs import GLYPH_CLASSES, generate_glyphs
 
 
 def test_the_same_seed_gives_the_same_glyphs_and_another_seed_others():

@@ -7,8 +7,8 @@ from torch.func import functional_call
 
 from kdmeta_lib import Conv4, EpisodeSampler, generate_glyphs
 from kdmeta_lib import maml
-from kdmeta_lib.functional import (BatchStatisticsNorm, adapt, params_and_buffers, run_tasks,
-                                   vmap_safe)
+from kdmeta_lib.functional import adapt, params_and_buffers, run_tasks
+from kdmeta_lib.support.vmap_safe import BatchStatisticsNorm, vmap_safe
 from kdmeta_lib.meta_training import evaluate, meta_train
 
 

@@ -38,8 +38,8 @@ def test_per_task_training_improves_the_return():
     policy = GaussianPolicy(hidden=8)
     env = PointNavigation(sample_goals(4, seed=0), n_episodes=8, horizon=10)
     before = returns_while_adapting(policy, dict(policy.named_parameters()), env,
-                                    adaptation_steps=0, inner_lr=0.0)[0]
-    experts = train_per_task(policy, env, iterations=15, lr=0.03)
+                                    inner_steps=0, inner_lr=0.0)[0]
+    experts = train_per_task(policy, env, n_iterations=15, lr=0.03)
     after = rollout(policy, experts, env, torch.Generator().manual_seed(0)).returns()
     assert after.mean() > before.mean() + 0.5
 
@@ -51,7 +51,7 @@ def test_meta_training_runs_and_changes_the_weights(alpha):
     env = PointNavigation(sample_goals(4, seed=0), n_episodes=5, horizon=5)
     experts = stack_params(dict(expert.named_parameters()), 4)
     before = [value.clone() for value in policy.parameters()]
-    curve = meta_train_policy(policy, env, steps=2, meta_batch=2, inner_lr=0.1, outer_lr=0.01,
+    curve = meta_train_policy(policy, env, n_iterations=2, n_tasks=2, inner_lr=0.1, outer_lr=0.01,
                               alpha=alpha, expert=expert, expert_params=experts)
     assert len(curve) == 2
     assert any(not torch.equal(a, b) for a, b in zip(before, policy.parameters()))
@@ -60,8 +60,8 @@ def test_meta_training_runs_and_changes_the_weights(alpha):
 def test_meta_training_refuses_distillation_without_experts():
     env = PointNavigation(sample_goals(4, seed=0), n_episodes=2)
     with pytest.raises(ValueError, match="expert"):
-        meta_train_policy(GaussianPolicy(), env, steps=1, meta_batch=2, inner_lr=0.1,
+        meta_train_policy(GaussianPolicy(), env, n_iterations=1, n_tasks=2, inner_lr=0.1,
                           outer_lr=0.01, alpha=0.5)
-    with pytest.raises(ValueError, match="meta_batch"):
-        meta_train_policy(GaussianPolicy(), env, steps=1, meta_batch=9, inner_lr=0.1,
+    with pytest.raises(ValueError, match="n_tasks"):
+        meta_train_policy(GaussianPolicy(), env, n_iterations=1, n_tasks=9, inner_lr=0.1,
                           outer_lr=0.01)

@@ -58,11 +58,11 @@ def test_the_adaptation_curve_scores_every_step_count_on_the_same_episodes(glyph
     model = Conv4(width=8, n_classes=5)
     config = maml.MamlConfig(inner_lr=0.4, inner_steps=1)
     curve = adaptation_curve(model, maml.task_loss, config,
-                             EpisodeSampler(glyphs[1], 5, 1, 3, seed=2), steps=(0, 2, 0),
+                             EpisodeSampler(glyphs[1], 5, 1, 3, seed=2), inner_steps=(0, 2, 0),
                              n_episodes=10)
     assert list(curve) == [0, 2]  # a repeated step count is one point...
     again = adaptation_curve(model, maml.task_loss, config,
-                             EpisodeSampler(glyphs[1], 5, 1, 3, seed=2), steps=(2,),
+                             EpisodeSampler(glyphs[1], 5, 1, 3, seed=2), inner_steps=(2,),
                              n_episodes=10)
     assert again[2] == curve[2]  # ...and each point sees the same episodes whatever came before
 
@@ -77,7 +77,7 @@ def test_bad_arguments_are_rejected_with_the_fix(glyphs):
         evaluate(model, protonet.task_loss, protonet.ProtoNetConfig(5), sampler, n_episodes=1)
     with pytest.raises(ValueError, match="inner_steps"):
         adaptation_curve(model, protonet.task_loss, protonet.ProtoNetConfig(5), sampler,
-                         steps=(0, 1))
+                         inner_steps=(0, 1))
 
 
 def test_cosine_decay_lowers_the_learning_rate_to_zero_by_the_last_step(glyphs):

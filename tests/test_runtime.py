@@ -1,7 +1,7 @@
 import torch
 import pytest
 
-from kdmeta_lib.runtime import pick_device, progress, seed_everything
+from kdmeta_lib.support.runtime import pick_device, progress, seed_everything
 
 
 def test_seeding_makes_torch_reproducible():

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from kdmeta_lib.stats import mean_ci, t_quantile_975
+from kdmeta_lib.support.stats import mean_ci, t_quantile_975
 
 
 def test_the_interval_is_t_times_standard_error():

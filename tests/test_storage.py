@@ -1,9 +1,11 @@
 import pytest
 import torch
 
-from kdmeta_lib import storage
-from kdmeta_lib.models import MLP
-from kdmeta_lib.storage import load_or_none, load_or_train, save_atomically
+from kdmeta_lib.data import storage
+from kdmeta_lib.data.paths import cache_dir
+from kdmeta_lib.data.storage import (load_or_none, load_or_train, load_or_train_teacher,
+                                     save_atomically)
+from kdmeta_lib.models import MLP, Conv4
 
 
 def test_a_saved_object_loads_back(tmp_path):
@@ -59,3 +61,40 @@ def test_load_or_train_trains_once_then_loads_and_retrains_after_a_corrupt_or_mi
     wider = MLP((784, 8, 2))  # another architecture under the same name: retrain it
     assert load_or_train(wider, path, train) is False and len(calls) == 3
     assert not list(tmp_path.glob("*.tmp"))  # the atomic write leaves no temporary behind
+
+
+class Counter:
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, model):
+        self.calls += 1
+        with torch.no_grad():
+            for p in model.parameters():
+                p.fill_(0.5)
+
+
+def test_the_teacher_is_cached_and_reloaded(isolated_data):
+    train, key = Counter(), {"source": "glyphs", "width": 4, "steps": 3}
+    first, from_cache = load_or_train_teacher(lambda: Conv4(4), train, key)
+    assert not from_cache and train.calls == 1
+    second, from_cache = load_or_train_teacher(lambda: Conv4(4), train, key)
+    assert from_cache and train.calls == 1
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(),
+                                                  second.state_dict().values()))
+    _, from_cache = load_or_train_teacher(lambda: Conv4(4), train, {**key, "steps": 4})
+    assert not from_cache and train.calls == 2  # another recipe is another file
+
+
+def test_a_corrupt_or_wrong_teacher_cache_is_retrained_not_a_crash(isolated_data):
+    train, key = Counter(), {"source": "glyphs", "width": 4}
+    load_or_train_teacher(lambda: Conv4(4), train, key)
+    (path,) = cache_dir().glob("teacher-*.pt")
+    path.write_bytes(b"not a torch file")
+    model, from_cache = load_or_train_teacher(lambda: Conv4(4), train, key)
+    assert not from_cache and train.calls == 2
+    assert all((p == 0.5).all() for p in model.parameters())
+    model, from_cache = load_or_train_teacher(lambda: Conv4(6), train, key)  # shapes differ
+    assert not from_cache and train.calls == 3
+    _, from_cache = load_or_train_teacher(lambda: Conv4(6), train, key)
+    assert from_cache and train.calls == 3  # the retrained teacher replaced the bad file

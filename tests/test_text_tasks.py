@@ -3,7 +3,7 @@ import torch
 
 from kdmeta_lib.episodes import EpisodeSampler
 from kdmeta_lib.text_models import CharCNN
-from kdmeta_lib.text_tasks import (LANGUAGES, META_TEST_LOCALES, PAD, UNKNOWN, VOCAB_SIZE,
+from kdmeta_lib.data.text_tasks import (LANGUAGES, META_TEST_LOCALES, PAD, UNKNOWN, VOCAB_SIZE,
                                    decode_names, encode_names, faker_full_names,
                                    load_name_tasks)
 

@@ -3,12 +3,11 @@ library imports fast and works without a display."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from torch import Tensor
 
-from .episodes import Episode
-from .stats import MeanCI
+from ..episodes import Episode
 
 
 def plot_episode(episode: Episode, title: str = "", max_query: int = 4):
@@ -57,31 +56,6 @@ def plot_image_grid(images: Tensor, title: str = "", row_labels: Sequence[str] =
         if row < len(row_labels):
             axes[row, 0].set_ylabel(row_labels[row], fontsize=8)
     figure.suptitle(title)
-    figure.tight_layout()
-    return figure
-
-
-def plot_results(results: Mapping[str, MeanCI], title: str, ylabel: str = "accuracy (%)",
-                 chance: float | None = None):
-    """Bar chart of mean ± 95% CI per method, on shared axes so methods are comparable.
-
-    Args:
-        results: method name → accuracy (a fraction in [0, 1]) with its CI.
-        chance: draw a dashed line at this accuracy (a fraction), e.g. 1 / n_way.
-    """
-    import matplotlib.pyplot as plt
-
-    names = list(results)
-    means = [100 * results[name].mean for name in names]
-    errors = [100 * results[name].half_width for name in names]
-    figure, axis = plt.subplots(figsize=(1.2 * len(names) + 2, 3.2))
-    axis.bar(names, means, yerr=errors, capsize=4, color="tab:blue", alpha=0.8)
-    if chance is not None:
-        axis.axhline(100 * chance, color="gray", linestyle="--", label="chance")
-        axis.legend(loc="lower right")
-    axis.set_ylabel(ylabel)
-    axis.set_title(title)
-    axis.set_ylim(0, 100)
     figure.tight_layout()
     return figure
 

@@ -58,3 +58,9 @@ def progress(iterable: Iterable[T], description: str = "", total: int | None = N
     from tqdm.auto import tqdm  # imported here so the library imports fast
 
     return iter(tqdm(iterable, desc=description, total=total, leave=False, mininterval=0.5))
+
+
+def cpu_friendly(model: torch.nn.Module, device: torch.device | str | None = None) -> torch.nn.Module:
+    """``model`` on ``device`` in the channels-last memory layout: the same outputs, but faster
+    convolutions and pooling on a CPU (measured in ``benchmarks/``)."""
+    return model.to(device, memory_format=torch.channels_last)

@@ -62,7 +62,7 @@ def _decode_glyph(png_bytes: bytes) -> np.ndarray:
 
 def _decode_omniglot(source: Path) -> Tensor:
     """Decode every drawing of one subset into uint8 ``[n_characters, 20, 28, 28]``."""
-    from .runtime import progress
+    from ..support.runtime import progress
 
     readers = _png_readers(source)
     counts = {len(drawings) for drawings in readers.values()}

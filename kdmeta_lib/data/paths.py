@@ -27,7 +27,7 @@ def data_root() -> Path:
     """The folder where users put data: ``$KDMETA_DATA``, the checkout's ``data/``, or ~."""
     if os.environ.get("KDMETA_DATA"):
         return Path(os.environ["KDMETA_DATA"]).expanduser()
-    checkout_data = Path(__file__).resolve().parent.parent / "data"
+    checkout_data = Path(__file__).resolve().parents[2] / "data"  # <checkout>/kdmeta_lib/data/paths.py
     if (checkout_data / "README.md").exists():
         return checkout_data
     return Path.home() / "kdmeta_data"

@@ -1,6 +1,6 @@
 """Fill the data root once, on a machine with network, for offline classrooms.
 
-    python -m kdmeta_lib.prefetch          # into the data root (``$KDMETA_DATA`` or data/)
+    python -m kdmeta_lib.data.prefetch     # into the data root (``$KDMETA_DATA`` or data/)
 
 Downloads Omniglot and MNIST with torchvision, decodes Omniglot into its tensor cache, and prints
 what it did. Copy the folder to the students' machines (or a shared, even read-only, drive) and
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from .data import data_root, load_fewshot_data, load_mnist
+from .loaders import data_root, load_fewshot_data, load_mnist
 
 
 def main() -> None:

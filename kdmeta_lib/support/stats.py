@@ -71,3 +71,16 @@ def mean_ci(values: Sequence[float] | torch.Tensor) -> MeanCI:
         raise ValueError(f"a confidence interval needs at least 2 values, got {n}")
     std = data.std(unbiased=True).item()
     return MeanCI(data.mean().item(), t_quantile_975(n - 1) * std / math.sqrt(n), n)
+
+
+def gap_recovered(alone: float, arm: float, teacher: float) -> float:
+    """The share of the teacher–student gap that a training method closes.
+
+        gap recovered = (arm − alone) / (teacher − alone)
+
+    0 means no better than the student trained alone, 1 means as good as the teacher. Returns
+    ``math.nan`` when teacher and student score the same (there is no gap to recover).
+    Taught in notebook 03.
+    """
+    gap = teacher - alone
+    return math.nan if gap == 0 else (arm - alone) / gap
