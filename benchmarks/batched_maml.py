@@ -15,7 +15,7 @@ with the tasks kept apart by grouped convolutions:
 The sum of the tasks' losses has, with respect to task t's slice of the stacked weights,
 exactly task t's gradient (the other terms do not depend on it), so one ``autograd.grad`` call
 gives every task's inner step. The result is the same MAML, up to float rounding (tested against
-the loop in ``tests/test_batched_tasks.py``), with far fewer, larger operations.
+the loop in ``tests/test_bench_batched_maml.py``), with far fewer, larger operations.
 
 One more exact saving: ReLU and max-pooling commute (``max`` of ReLUs = ReLU of the ``max``,
 ReLU being monotone), so the pool runs first and the ReLU sees 4× fewer values.
@@ -31,19 +31,22 @@ that of the loop over tasks, not of one task.
 
 ``bf16=True`` runs the network in bfloat16 autocast (fast on CPUs with AMX/AVX512-BF16 and on
 GPUs) but changes the numbers: keep it opt-in and check the accuracy it reaches.
+
+This is a speed experiment, used only by ``maml_speed.py``: the course's MAML is
+``kdmeta_lib.maml``, with the one inner loop ``functional.adapt``.
 """
 
 from __future__ import annotations
-
-from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .episodes import Episode
-from .functional import Params
-from .maml import MamlConfig
+from fast_layouts import bfloat16_autocast
+from kdmeta_lib.episodes import Episode
+from kdmeta_lib.functional import Params, stack_params
+from kdmeta_lib.maml import MamlConfig
+from kdmeta_lib.models import Conv4
 
 SUPPORTED_LAYERS = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d, nn.Flatten, nn.Linear,
                     nn.Identity)
@@ -62,10 +65,10 @@ def layers_of(model: nn.Module) -> list[tuple[str, nn.Module]]:
               if not list(module.children())]
     for name, module in layers:
         if not isinstance(module, SUPPORTED_LAYERS):
-            raise ValueError(f"batched_tasks cannot batch layer {name!r} "
+            raise ValueError(f"batched_maml cannot batch layer {name!r} "
                              f"({type(module).__name__}); use functional.run_tasks instead")
         if isinstance(module, nn.BatchNorm2d) and module.running_mean is not None:
-            raise ValueError(f"batch norm {name!r} keeps running statistics; batched_tasks needs "
+            raise ValueError(f"batch norm {name!r} keeps running statistics; batched_maml needs "
                              f"BatchNorm2d(track_running_stats=False) as in models.Conv4")
         if isinstance(module, nn.Conv2d) and (module.groups != 1
                                               or module.padding_mode != "zeros"):
@@ -75,7 +78,7 @@ def layers_of(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 def supports(model: nn.Module) -> bool:
     """True when :func:`maml_task_losses` can run ``model`` (e.g. any ``Conv4`` with a head)."""
-    from .models import Conv4  # the one model class whose forward is known to be a plain stack
+    # Conv4 is the one model class whose forward is known to be a plain stack.
     if not isinstance(model, (Conv4, nn.Sequential)):
         return False
     try:
@@ -83,15 +86,6 @@ def supports(model: nn.Module) -> bool:
     except ValueError:
         return False
     return True
-
-
-def stack_for_tasks(params: Params, n_tasks: int) -> Params:
-    """Each weight repeated for ``n_tasks`` tasks: ``[...]`` → ``[n_tasks, ...]``.
-
-    ``expand`` makes views, not copies; the gradient flowing back into them is summed over the
-    tasks, which is what the meta-gradient of the summed task losses needs.
-    """
-    return {name: value.expand(n_tasks, *value.shape) for name, value in params.items()}
 
 
 def batched_forward(model: nn.Module, weights: Params, x: Tensor) -> Tensor:
@@ -138,12 +132,12 @@ def batched_forward(model: nn.Module, weights: Params, x: Tensor) -> Tensor:
         elif isinstance(layer, nn.Linear):
             w, b = weight("weight"), weight("bias")                      # [T, n, F], [T, n]
             if h.dim() != 3:
-                raise ValueError("a Linear layer must follow a Flatten in batched_tasks")
+                raise ValueError("a Linear layer must follow a Flatten in batched_maml")
             h = (torch.bmm(h, w.transpose(1, 2)) if b is None
                  else torch.baddbmm(b[:, None, :], h, w.transpose(1, 2)))
         index += 1  # nn.Identity: nothing to do
     if h.dim() != 3:
-        raise ValueError("batched_tasks needs a model that ends with Flatten (+ Linear)")
+        raise ValueError("batched_maml needs a model that ends with Flatten (+ Linear)")
     return h
 
 
@@ -191,11 +185,10 @@ def maml_task_losses(model: nn.Module, episode: Episode, config: MamlConfig, *,
     params = dict(model.named_parameters()) if params is None else params
     outer = torch.is_grad_enabled()
     n_tasks = episode.support_x.shape[0]
-    autocast = (torch.autocast(episode.support_x.device.type, dtype=torch.bfloat16) if bf16
-                else nullcontext())
+    autocast = bfloat16_autocast(episode.support_x.device.type, enabled=bf16)
     with torch.enable_grad(), autocast:  # the inner loop needs gradients even when evaluating
         start = params if outer else {n: p.detach().requires_grad_() for n, p in params.items()}
-        weights = stack_for_tasks(start, n_tasks)
+        weights = stack_params(start, n_tasks)  # views: their gradients sum over tasks
         second_order = outer and not config.first_order
         for _ in range(config.inner_steps):
             logits = batched_forward(model, weights, episode.support_x)

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 sys.path.insert(0, str(REPO))  # so the scripts run from a plain checkout, installed or not
 
-from kdmeta_lib.runtime import pick_device, progress, seed_everything  # noqa: E402
+from kdmeta_lib import pick_device, progress, seed_everything  # noqa: E402
 
 __all__ = ["Budget", "machine", "markdown_table", "parse_args", "progress", "seed_everything",
            "write_results"]

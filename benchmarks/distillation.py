@@ -25,10 +25,10 @@ import common  # noqa: F401 - puts the repository on sys.path
 import torch
 
 from common import Budget, markdown_table, parse_args, progress, seed_everything, write_results
-from kdmeta_lib import MLP, MnistCNN, load_mnist, mean_ci
-from kdmeta_lib.distill_training import (TrainConfig, accuracy, distill, load_or_train,
-                                         predict_logits, shifted_views, train_alone)
-from kdmeta_lib.paths import cache_dir
+from kdmeta_lib import MLP, MnistCNN, cache_dir, load_mnist, mean_ci
+from kdmeta_lib.data.storage import load_or_train
+from kdmeta_lib.distill_training import (TrainConfig, distill, model_accuracy, predict_logits,
+                                         shifted_views, train_alone)
 
 # Notebook 01's hyperparameters (section "Teacher → student").
 N_TRAIN = 4000
@@ -70,7 +70,7 @@ def main() -> None:
     test_x, test_y = mnist.test_x, mnist.test_y
 
     def test_error(model) -> float:
-        return 1 - accuracy(model, test_x, test_y)
+        return 1 - model_accuracy(model, test_x, test_y)
 
     def teacher_of(seed: int) -> tuple[torch.nn.Module, bool, float]:
         """The seed's teacher, trained once and cached (notebook 01's file name and recipe)."""

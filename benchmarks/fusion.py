@@ -22,42 +22,44 @@ Run ``python benchmarks/fusion.py --minutes 10``; see ``--help`` for the knobs.
 
 from __future__ import annotations
 
+import math
 import time
 
 import common  # noqa: F401 - puts the repository on sys.path
 import torch
+from torch import Tensor
 
 from common import Budget, markdown_table, parse_args, seed_everything, write_results
-from kdmeta_lib import Conv4, EpisodeSampler, load_fewshot_data, mean_ci
-from kdmeta_lib import fused, protonet
-from kdmeta_lib.fused import GuidedConfig
-from kdmeta_lib.fused_training import (episode_accuracies, load_or_train_teacher,
-                                       meta_train_with_teacher)
-from kdmeta_lib.meta_training import meta_train
+from kdmeta_lib import Conv4, EpisodeSampler, fused, guided, load_fewshot_data, mean_ci, protonet
+from kdmeta_lib.data.storage import load_or_train_teacher
+from kdmeta_lib.fused_training import meta_train_with_teacher
+from kdmeta_lib.meta_training import episode_accuracies, meta_train
+from kdmeta_lib.support.runtime import cpu_friendly
+from kdmeta_lib.support.stats import gap_recovered
+from profiling import seconds_per_step
 
 N_WAY = 20          # 20-way 1-shot, for training and for testing
 TEST_SEED = 1234    # every model is tested on the very same episodes
-CALIBRATION_STEPS = 5
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--teacher-width", type=int, default=64)
     parser.add_argument("--student-width", type=int, default=8)
-    parser.add_argument("--teacher-steps", type=int, default=1500,
+    parser.add_argument("--teacher-steps", dest="teacher_iterations", type=int, default=1500,
                         help="outer steps of the teacher (fewer when --minutes cannot afford them)")
-    parser.add_argument("--student-steps", type=int, default=1500,
+    parser.add_argument("--student-steps", dest="student_iterations", type=int, default=1500,
                         help="outer steps of each student (fewer when --minutes cannot "
                              "afford them)")
     parser.add_argument("--train-query", type=int, default=2, help="queries per class in training")
     parser.add_argument("--n-tasks", type=int, default=1, help="tasks per outer step")
-    parser.add_argument("--lr", type=float, default=2e-3,
+    parser.add_argument("--lr", dest="outer_lr", type=float, default=2e-3,
                         help="peak Adam learning rate (cosine to 0)")
     parser.add_argument("--alpha", type=float, default=0.5, help="weight of the KD term")
     parser.add_argument("--temperature", type=float, default=4.0)
     parser.add_argument("--seeds", type=int, default=1, help="student seeds (each: alone + fused)")
     parser.add_argument("--episodes", type=int, default=1000, help="20-way 1-shot test episodes")
     parser.add_argument("--test-query", type=int, default=5, help="queries per class in testing")
-    parser.add_argument("--guided-steps", type=int, default=20,
+    parser.add_argument("--guided-steps", dest="guided_inner_steps", type=int, default=20,
                         help="test-time teacher-guided steps (0: skip that measurement)")
     parser.add_argument("--guided-episodes", type=int, default=200,
                         help="test episodes of the guided measurement (the first of the 1,000)")
@@ -65,25 +67,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--guided-alpha", type=float, default=0.9)
 
 
-def cpu_friendly(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """Channels-last: the same outputs, faster convolutions and pooling on a CPU."""
-    return model.to(device, memory_format=torch.channels_last)
-
-
-def gap_recovered(alone: float, fused_accuracy: float, teacher: float) -> float | None:
-    """Fraction of the teacher–student gap closed: ``(fused − alone) / (teacher − alone)``.
-
-    None when there is no gap (JSON has no NaN)."""
-    gap = teacher - alone
-    return None if gap == 0 else (fused_accuracy - alone) / gap
-
-
-def seconds_per_step(train_some_steps) -> float:
-    """Seconds per outer step: time ``CALIBRATION_STEPS`` steps after one warm-up step."""
-    train_some_steps(1)
-    start = time.perf_counter()
-    train_some_steps(CALIBRATION_STEPS)
-    return (time.perf_counter() - start) / CALIBRATION_STEPS
+def share_of_gap(alone: Tensor, arm: Tensor, teacher: Tensor) -> float | None:
+    """``gap_recovered`` of mean accuracies, None when there is no gap (JSON has no NaN)."""
+    recovered = gap_recovered(alone.mean().item(), arm.mean().item(), teacher.mean().item())
+    return None if math.isnan(recovered) else recovered
 
 
 def fraction(value: float | None) -> str:
@@ -120,21 +107,21 @@ def main() -> None:
     probe_student = new_conv4(args.student_width, args.seed)
     t_teacher = seconds_per_step(lambda n: meta_train(
         probe_teacher, protonet.task_loss, config20, sampler(99), n_iterations=n,
-        n_tasks=args.n_tasks, outer_lr=args.lr, description="calibrating"))
+        n_tasks=args.n_tasks, outer_lr=args.outer_lr, description="calibrating"), device)
     t_alone = seconds_per_step(lambda n: meta_train_with_teacher(
         probe_student, sampler(99), teacher=None, alpha=0.0, n_iterations=n,
-        n_tasks=args.n_tasks, outer_lr=args.lr, description="calibrating"))
+        n_tasks=args.n_tasks, outer_lr=args.outer_lr, description="calibrating"), device)
     t_fused = seconds_per_step(lambda n: meta_train_with_teacher(
         probe_student, sampler(99), teacher=probe_teacher, alpha=args.alpha,
         temperature=args.temperature, n_iterations=n, n_tasks=args.n_tasks,
-        outer_lr=args.lr, description="calibrating"))
+        outer_lr=args.outer_lr, description="calibrating"), device)
     seconds = budget.seconds - budget.elapsed()
-    teacher_steps = max(1, min(args.teacher_steps, int(0.3 * seconds / t_teacher)))
-    student_steps = max(1, min(args.student_steps,
-                               int(0.3 * seconds / (args.seeds * (t_alone + t_fused)))))
-    print(f"plan: teacher {teacher_steps} steps ({1000 * t_teacher:.0f} ms each), students "
-          f"{student_steps} steps (alone {1000 * t_alone:.0f} ms, fused {1000 * t_fused:.0f} ms)"
-          f" × {args.seeds} seed(s)")
+    n_teacher_iterations = max(1, min(args.teacher_iterations, int(0.3 * seconds / t_teacher)))
+    n_student_iterations = max(1, min(args.student_iterations,
+                                      int(0.3 * seconds / (args.seeds * (t_alone + t_fused)))))
+    print(f"plan: teacher {n_teacher_iterations} steps ({1000 * t_teacher:.0f} ms each), "
+          f"students {n_student_iterations} steps (alone {1000 * t_alone:.0f} ms, fused "
+          f"{1000 * t_fused:.0f} ms) × {args.seeds} seed(s)")
 
     # ---- the teacher (cached by recipe)
     def build_teacher():
@@ -142,13 +129,13 @@ def main() -> None:
 
     def train_teacher(model):
         return meta_train(model, protonet.task_loss, config20, sampler(args.seed),
-                          n_iterations=teacher_steps, n_tasks=args.n_tasks, outer_lr=args.lr,
-                          cosine_decay=True, description="teacher")
+                          n_iterations=n_teacher_iterations, n_tasks=args.n_tasks,
+                          outer_lr=args.outer_lr, cosine_decay=True, description="teacher")
 
     recipe = {"benchmark": "fusion", "data": data.source, "classes": list(data.train.shape[:2]),
               "width": args.teacher_width, "way": N_WAY, "query": args.train_query,
-              "steps": teacher_steps, "tasks": args.n_tasks, "lr": args.lr, "cosine": True,
-              "seed": args.seed}
+              "steps": n_teacher_iterations, "tasks": args.n_tasks, "lr": args.outer_lr,
+              "cosine": True, "seed": args.seed}
     start = time.perf_counter()
     teacher, from_cache = load_or_train_teacher(build_teacher, train_teacher, recipe)
     teacher = cpu_friendly(teacher, device)
@@ -179,8 +166,8 @@ def main() -> None:
                 student, fused.task_loss,
                 fused.FusedConfig(teacher if alpha else None, protonet.query_logits,
                                   config20, alpha=alpha, temperature=args.temperature),
-                sampler(seed), n_iterations=student_steps, n_tasks=args.n_tasks,
-                outer_lr=args.lr, cosine_decay=True, description=f"{arm}, seed {seed}")
+                sampler(seed), n_iterations=n_student_iterations, n_tasks=args.n_tasks,
+                outer_lr=args.outer_lr, cosine_decay=True, description=f"{arm}, seed {seed}")
             train_seconds[arm] += history.seconds
             start = time.perf_counter()
             arms[arm] = (student, test(student))
@@ -190,30 +177,29 @@ def main() -> None:
         fused_all.append(fused_acc)
         row = {"seed": seed, "alone": ci_dict(alone_acc), "fused": ci_dict(fused_acc),
                "fused_minus_alone_paired": ci_dict(fused_acc - alone_acc),
-               "gap_recovered": gap_recovered(alone_acc.mean().item(), fused_acc.mean().item(),
-                                              teacher_acc.mean().item())}
-        if args.guided_steps and budget.spent():
+               "gap_recovered": share_of_gap(alone_acc, fused_acc, teacher_acc)}
+        if args.guided_inner_steps and budget.spent():
             row["guided"] = {"skipped": f"--minutes {args.minutes:g} spent before it"}
-        elif args.guided_steps:
+        elif args.guided_inner_steps:
             start = time.perf_counter()
             n_guided = min(args.guided_episodes, args.episodes)
-            guided = {}
+            guided_accuracies = {}
             for name, guide in (("alone_adapted", None), ("teacher_guided", teacher)):
-                config = GuidedConfig(guide, n_way=N_WAY, inner_lr=args.guided_lr,
-                                      inner_steps=args.guided_steps, alpha=args.guided_alpha,
-                                      temperature=args.temperature)
-                guided[name] = episode_accuracies(arms["fused"][0], fused.guided_task_loss,
-                                                  config, test_sampler(), n_guided)
+                config = guided.GuidedConfig(guide, n_way=N_WAY, inner_lr=args.guided_lr,
+                                             inner_steps=args.guided_inner_steps,
+                                             alpha=args.guided_alpha,
+                                             temperature=args.temperature)
+                guided_accuracies[name] = episode_accuracies(arms["fused"][0], guided.task_loss,
+                                                             config, test_sampler(), n_guided)
             same = {"alone": alone_acc[:n_guided], "teacher": teacher_acc[:n_guided]}
             row["guided"] = {
-                "episodes": n_guided, "inner_steps": args.guided_steps,
-                "fused_adapted_alone": ci_dict(guided["alone_adapted"]),
-                "fused_teacher_guided": ci_dict(guided["teacher_guided"]),
+                "episodes": n_guided, "inner_steps": args.guided_inner_steps,
+                "fused_adapted_alone": ci_dict(guided_accuracies["alone_adapted"]),
+                "fused_teacher_guided": ci_dict(guided_accuracies["teacher_guided"]),
                 "alone_same_episodes": ci_dict(same["alone"]),
                 "teacher_same_episodes": ci_dict(same["teacher"]),
-                "gap_recovered": gap_recovered(same["alone"].mean().item(),
-                                               guided["teacher_guided"].mean().item(),
-                                               same["teacher"].mean().item()),
+                "gap_recovered": share_of_gap(same["alone"], guided_accuracies["teacher_guided"],
+                                              same["teacher"]),
                 "seconds": time.perf_counter() - start}
             guided_rows.append(row["guided"])
         per_seed.append(row)
@@ -224,20 +210,19 @@ def main() -> None:
     # ---- pooled over seeds: every seed's episodes are the same test tasks, so average per task
     alone_mean = torch.stack(alone_all).mean(0)
     fused_mean = torch.stack(fused_all).mean(0)
-    recovered = gap_recovered(alone_mean.mean().item(), fused_mean.mean().item(),
-                              teacher_acc.mean().item())
+    recovered = share_of_gap(alone_mean, fused_mean, teacher_acc)
     recovered_per_seed = [row["gap_recovered"] for row in per_seed]
     results = {
         "data": data.source, "setting": "20-way 1-shot", "test_query": args.test_query,
         "episodes": args.episodes, "seeds": args.seeds,
-        "teacher": {"width": args.teacher_width, "steps": teacher_steps,
+        "teacher": {"width": args.teacher_width, "steps": n_teacher_iterations,
                     "parameters": sum(p.numel() for p in teacher.parameters()),
                     "from_cache": from_cache, "seconds": teacher_seconds,
                     "accuracy": ci_dict(teacher_acc)},
-        "student": {"width": args.student_width, "steps": student_steps,
+        "student": {"width": args.student_width, "steps": n_student_iterations,
                     "parameters": sum(p.numel() for p in Conv4(args.student_width).parameters()),
                     "alpha": args.alpha, "temperature": args.temperature,
-                    "train_query": args.train_query, "n_tasks": args.n_tasks, "lr": args.lr,
+                    "train_query": args.train_query, "n_tasks": args.n_tasks, "lr": args.outer_lr,
                     "seconds": train_seconds},
         "alone": ci_dict(alone_mean), "fused": ci_dict(fused_mean),
         "fused_minus_alone_paired": ci_dict(fused_mean - alone_mean),
@@ -254,19 +239,20 @@ def main() -> None:
                                            if recovered_guided else None)
     pct = lambda d: f"{100 * d['mean']:.2f} ± {100 * d['half_width']:.2f}"  # noqa: E731
     rows = [[f"teacher Conv4-{args.teacher_width}", pct(results["teacher"]["accuracy"]),
-             teacher_steps, ""],
-            [f"student Conv4-{args.student_width} alone", pct(results["alone"]), student_steps, ""],
+             n_teacher_iterations, ""],
+            [f"student Conv4-{args.student_width} alone", pct(results["alone"]),
+             n_student_iterations, ""],
             [f"student Conv4-{args.student_width} fused (α={args.alpha:g}, T={args.temperature:g})",
-             pct(results["fused"]), student_steps, fraction(recovered)]]
+             pct(results["fused"]), n_student_iterations, fraction(recovered)]]
     for row in per_seed:
         if "gap_recovered" in row.get("guided", {}):
             g = row["guided"]
             rows.append([f"fused + {g['inner_steps']} steps on the support alone, seed "
                          f"{row['seed']} ({g['episodes']} episodes; control)",
-                         pct(g["fused_adapted_alone"]), student_steps, ""])
+                         pct(g["fused_adapted_alone"]), n_student_iterations, ""])
             rows.append([f"fused + {g['inner_steps']} teacher-guided steps at test time, seed "
                          f"{row['seed']} ({g['episodes']} episodes; needs the teacher)",
-                         pct(g["fused_teacher_guided"]), student_steps,
+                         pct(g["fused_teacher_guided"]), n_student_iterations,
                          fraction(g["gap_recovered"])])
     markdown = (f"Omniglot 20-way 1-shot ({data.source}), mean ± 95% CI over {args.episodes} "
                 f"test episodes, {args.seeds} student seed(s).\n\n"

@@ -76,7 +76,7 @@ def replace_section(readme: str, section: str) -> str:
 def draw_plot(results: dict[str, Any], path: Path) -> None:
     """Redraw the Omniglot accuracy plot from its JSON, with the benchmark's own plot code."""
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from omniglot_accuracy import plot  # imported late: it loads torch and the library
+    from accuracy_report import plot  # imported late: it loads torch and the library
 
     figure = plot(results["omniglot_accuracy"]["results"])
     path.parent.mkdir(parents=True, exist_ok=True)

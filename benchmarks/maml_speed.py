@@ -8,8 +8,8 @@ one Adam step per meta-iteration:
   in a Python loop over tasks, one ``backward`` per task (the usual tutorial code);
 - ``higher``: the same with the ``higher`` library (``pip install higher``; skipped if absent);
 - ``kit_loop`` / ``kit_vmap``: ``functional.run_tasks(maml.task_loss, vectorize=False/True)``;
-- ``kit_batched``: ``batched_tasks.maml_task_losses``: all tasks in one network call through
-  grouped convolutions (exact: same gradients as the loop, tested);
+- ``kit_batched``: ``batched_maml.maml_task_losses`` (in this folder): all tasks in one network
+  call through grouped convolutions (exact: same gradients as the loop, tested);
 - ``kit_batched_bf16``: the same in bfloat16 autocast (faster on AMX/BF16 CPUs, not exact).
 
 Each method runs in its own subprocess, so its peak memory is its own: on a CPU the growth of
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -39,11 +38,12 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from batched_maml import maml_task_losses
 from kdmeta_lib import maml
-from kdmeta_lib.batched_tasks import maml_task_losses
 from kdmeta_lib.episodes import EpisodeSampler
 from kdmeta_lib.functional import run_tasks
 from kdmeta_lib.models import Conv4
+from profiling import peak_rss_mb, timed
 
 METHODS = ("plain", "higher", "kit_loop", "kit_vmap", "kit_batched", "kit_batched_bf16")
 REFERENCES = ("plain", "higher")
@@ -117,11 +117,6 @@ STEPS = {"plain": plain_step, "higher": higher_step, "kit_loop": kit_step(False)
 
 # --- one method in its own process -----------------------------------------------------------
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def run_worker(args) -> dict:
     """Time one method for ``args.seconds``; print and return its figures."""
     method, inner_steps = args.worker.split(":")
@@ -138,15 +133,13 @@ def run_worker(args) -> dict:
 
     def iteration() -> float:
         episode = sampler.sample_batch(N_TASKS).to(device)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        step(model, episode, config)
-        optimizer.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - start
+
+        def meta_iteration() -> None:
+            optimizer.zero_grad(set_to_none=True)
+            step(model, episode, config)
+            optimizer.step()
+
+        return timed(meta_iteration, device)
 
     baseline_rss = peak_rss_mb()
     if device.type == "cuda":
@@ -190,13 +183,13 @@ def spawn(args, method: str, inner_steps: int, seconds: float) -> dict:
 
 def compare(methods: dict[str, dict]) -> dict:
     """Ratios against the faster reference: speed-up (>1 is faster) and memory (<1 is less)."""
-    timed = {name: r for name, r in methods.items() if "median_ms" in r}
-    references = [name for name in REFERENCES if name in timed]
+    measured = {name: r for name, r in methods.items() if "median_ms" in r}
+    references = [name for name in REFERENCES if name in measured]
     if not references:
         return {"reference": None}
-    reference = min(references, key=lambda name: timed[name]["median_ms"])
-    ref = timed[reference]
-    for name, r in timed.items():
+    reference = min(references, key=lambda name: measured[name]["median_ms"])
+    ref = measured[reference]
+    for name, r in measured.items():
         r["speedup_vs_reference"] = ref["median_ms"] / r["median_ms"]
         r["memory_vs_reference"] = (r["peak_memory_mb"] / ref["peak_memory_mb"]
                                     if ref["peak_memory_mb"] > 0 else None)
@@ -205,9 +198,9 @@ def compare(methods: dict[str, dict]) -> dict:
                                    r["memory_vs_reference"] is not None and
                                    r["memory_vs_reference"] <= 1.0)
     summary = {"reference": reference}
-    if "kit_loop" in timed and "kit_vmap" in timed:
-        summary["vmap_speedup_vs_loop"] = (timed["kit_loop"]["median_ms"]
-                                           / timed["kit_vmap"]["median_ms"])
+    if "kit_loop" in measured and "kit_vmap" in measured:
+        summary["vmap_speedup_vs_loop"] = (measured["kit_loop"]["median_ms"]
+                                           / measured["kit_vmap"]["median_ms"])
     return summary
 
 
@@ -221,11 +214,11 @@ def main() -> None:
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
-    steps = [int(s) for s in args.inner_steps.split(",")]
+    inner_step_counts = [int(s) for s in args.inner_steps.split(",")]
     higher_missing = importlib.util.find_spec("higher") is None
     if "higher" in methods and higher_missing:
         print("higher is not installed: skipping it (pip install higher to compare against it)")
-    jobs = [(s, m) for s in steps for m in methods]
+    jobs = [(s, m) for s in inner_step_counts for m in methods]
     seconds = max(0.5, 60 * args.minutes / len(jobs) - STARTUP_SECONDS)
     results: dict = {"settings": {
         "model": f"Conv4-{args.width}", "n_way": N_WAY, "k_shot": K_SHOT, "n_query": N_QUERY,
@@ -234,12 +227,12 @@ def main() -> None:
         "timing": "median wall time of one meta-iteration (forward, backward, Adam step)",
         "data": "random 28x28 images (speed does not depend on pixel values)"},
         "inner_steps": {}}
-    by_steps: dict[int, dict[str, dict]] = {s: {} for s in steps}
+    by_steps: dict[int, dict[str, dict]] = {s: {} for s in inner_step_counts}
     for s, m in common.progress(jobs, "maml speed", total=len(jobs)):
         by_steps[s][m] = (SKIPPED_HIGHER if m == "higher" and higher_missing
                           else spawn(args, m, s, seconds))
     rows = []
-    for s in steps:
+    for s in inner_step_counts:
         summary = compare(by_steps[s])
         results["inner_steps"][str(s)] = {"methods": by_steps[s], **summary}
         for m, r in by_steps[s].items():
@@ -257,7 +250,7 @@ def main() -> None:
                      "peak memory (MB)", "speed-up", "memory ratio"], rows))
     markdown += ("\n`kit_batched_bf16` runs in bfloat16 autocast: faster on AMX/BF16 CPUs but not "
                  "exact (opt-in); the other kit paths give the loop's meta-gradients.\n")
-    for s in steps:
+    for s in inner_step_counts:
         entry = results["inner_steps"][str(s)]
         met = [m for m, r in entry["methods"].items() if r.get("target_met")]
         entry["target_met_by"] = met

@@ -1,14 +1,19 @@
-"""Tasks batched through grouped convolutions give MAML's numbers: losses, meta-gradients."""
+"""Tasks batched through grouped convolutions (``benchmarks/batched_maml.py``) give MAML's
+numbers: losses, meta-gradients."""
+
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from kdmeta_lib import Conv4, EpisodeSampler, generate_glyphs
+from kdmeta_lib import Conv4, EpisodeSampler, generate_glyphs, maml
 from kdmeta_lib.episodes import Episode
-from kdmeta_lib import maml
-from kdmeta_lib.batched_tasks import batched_forward, maml_task_losses, stack_for_tasks, supports
-from kdmeta_lib.functional import run_tasks
+from kdmeta_lib.functional import run_tasks, stack_params
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from batched_maml import batched_forward, maml_task_losses, supports  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +53,7 @@ def assert_same_gradients(got, expected, tolerance):
 
 def test_forward_matches_the_model_task_by_task(episode):
     model = small_model()
-    weights = stack_for_tasks(dict(model.named_parameters()), 3)
+    weights = stack_params(dict(model.named_parameters()), 3)
     with torch.no_grad():
         batched = batched_forward(model, weights, episode.query_x)
         one_by_one = torch.stack([model(x) for x in episode.query_x])

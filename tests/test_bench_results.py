@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def load_make_results():
-    spec = importlib.util.spec_from_file_location("make_results",
-                                                  REPO / "benchmarks" / "make_results.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(REPO / "benchmarks"))
+import make_results  # noqa: E402
 
 
 def test_readme_results_section_matches_the_committed_json():
-    make_results = load_make_results()
     assert make_results.main(["--check"]) == 0, "run: python benchmarks/make_results.py"
 
 
 def test_render_quotes_each_table_with_its_command_and_machine(tmp_path: Path):
-    make_results = load_make_results()
     payload = {"benchmark": "fusion", "command": "python benchmarks/fusion.py --minutes 8",
                "minutes": 8, "date": "2026-11-28", "markdown": "| a | b |\n|---|---|\n| 1 | 2 |\n",
                "machine": {"cpu": "Some CPU", "cpu_cores": 2, "torch_threads": 2,
@@ -39,7 +31,6 @@ def test_render_quotes_each_table_with_its_command_and_machine(tmp_path: Path):
 
 
 def test_replace_section_needs_the_markers():
-    make_results = load_make_results()
     with pytest.raises(ValueError, match="marker"):
         make_results.replace_section("# no markers here\n", "## Results\n")
     readme = f"a\n{make_results.START}\nold\n{make_results.END}\nb\n"

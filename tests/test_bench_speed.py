@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+import maml_speed  # noqa: E402
 
 
 def test_maml_speed_smoke(isolated_data, tmp_path):
@@ -34,9 +36,6 @@ def test_maml_speed_smoke(isolated_data, tmp_path):
 
 
 def test_ratios_are_against_the_faster_reference():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    import maml_speed
-
     methods = {"plain": {"median_ms": 300.0, "peak_memory_mb": 200.0},
                "higher": dict(maml_speed.SKIPPED_HIGHER),
                "kit_loop": {"median_ms": 150.0, "peak_memory_mb": 400.0},
