@@ -39,7 +39,7 @@ module                  what it holds                                           
 * ``data`` (a subpackage): Omniglot, MNIST, the offline glyphs, the name lists, the data root
   and caches, atomic files and cached teachers, the classroom prefetch;
 * ``support`` (a subpackage): confidence intervals, device and seeding, progress bars, plots,
-  and a torch-bug workaround for ``vmap``;
+  the shared argument checks, and a torch-bug workaround for ``vmap``;
 * ``checks`` (a subpackage): self-checks for the notebooks' exercises.
 
 Benchmark-only code (batched MAML, bfloat16 and channels-last wrappers, profiling) lives in

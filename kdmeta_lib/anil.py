@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from .functional import Params, accuracy, adapt, sub_params
+from .functional import Params, accuracy, adapt, check_episode, sub_params
 from .maml import MamlConfig
 
 BODY, HEAD = "features", "head"  # submodule names, as in models.Conv4
@@ -83,5 +83,6 @@ def task_loss(params: Params, buffers: Params, model: nn.Module, support_x: Tens
     Returns:
         ``(query_loss, query_accuracy)``, two scalars.
     """
+    check_episode(model, support_y, query_y, config)  # a no-op under vmap (see there)
     logits = query_logits(params, buffers, model, support_x, support_y, query_x, config=config)
     return F.cross_entropy(logits, query_y), accuracy(logits, query_y)

@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .distillation import distillation_loss
+from .distillation import check_alpha_and_temperature, distillation_loss
 from .support.runtime import progress
-
+from .support.validation import check_integer, check_real
 
 
 @dataclass(frozen=True)
@@ -50,13 +50,13 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}; try 1e-3")
-        if not 0 <= self.max_shift <= 8:
+        check_integer("epochs", self.epochs)
+        check_integer("batch_size", self.batch_size, hint="128 is typical")
+        check_real("lr", self.lr, above=0, hint="try 1e-3")
+        check_integer("max_shift", self.max_shift, minimum=0, hint="0 to 8 pixels; 2 is typical")
+        if self.max_shift > 8:
             raise ValueError(f"max_shift must be 0..8 pixels, got {self.max_shift}; 2 is typical")
+        check_integer("seed", self.seed, minimum=0)
 
 
 @dataclass
@@ -104,8 +104,8 @@ def shifted_views(images: Tensor, n_views: int, max_shift: int, seed: int = 0) -
         ``[n_views · n, channels, H, W]``; image ``i`` of view ``v`` sits at row ``v · n + i``, so
         the matching labels are ``labels.repeat(n_views)``.
     """
-    if n_views < 1:
-        raise ValueError(f"n_views must be at least 1, got {n_views}")
+    check_integer("n_views", n_views)
+    check_integer("max_shift", max_shift, minimum=0)
     generator = torch.Generator().manual_seed(seed)
     return torch.cat([random_shift(images, max_shift, generator) for _ in range(n_views)])
 
@@ -159,6 +159,7 @@ def distill(student: nn.Module, train_x: Tensor, train_y: Tensor, config: TrainC
             :func:`predict_logits`); needs ``config.max_shift == 0``, since a shifted view
             would no longer match them. Shift the images beforehand instead.
     """
+    check_alpha_and_temperature(alpha, temperature)  # now, not at the first batch
     _check_teacher(student, train_x, config, teacher, teacher_logits)
     if teacher is not None:
         teacher.eval()  # dropout off: the same image always gets the same soft targets

@@ -14,37 +14,31 @@ Romero et al. 2015, "FitNets: Hints for Thin Deep Nets", match hidden features i
 :func:`hint_loss` and :func:`cosine_feature_loss` are the two usual ways.
 
 Every function here is pure and works under ``torch.func.vmap`` and ``torch.func.grad``: the
-argument checks look only at shapes and Python numbers, never at tensor values.
+argument checks look at shapes and numbers, never at the values of a transformed tensor.
 Taught in notebook 01, sections "Soft targets" and "The KD loss".
 """
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .support.validation import check_real
 
 
 def check_alpha_and_temperature(alpha: float | Tensor | None, temperature: float | Tensor) -> None:
     """The one check of α and T for every loss and config in the library.
 
     α weights the teacher and must lie in [0, 1]; the temperature T must be finite and > 0.
-    Python and NumPy numbers are checked (``alpha=None`` skips α). A tensor (e.g. a learned
-    temperature) is trusted: reading its value would force a sync and is impossible under
-    ``vmap``.
+    Python numbers, NumPy scalars and 0-d tensors (e.g. a learned temperature) are checked;
+    ``alpha=None`` skips α. Only a tensor that ``vmap`` or ``grad`` is transforming goes
+    unchecked, since its value cannot be read there.
     """
-    if not isinstance(temperature, Tensor) and (
-            isinstance(temperature, bool) or not isinstance(temperature, numbers.Real)
-            or not (math.isfinite(temperature) and temperature > 0)):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}; use 1 "
-                         "for the ordinary softmax, 2 to 20 to soften the teacher")
-    if alpha is None or isinstance(alpha, Tensor):
-        return
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha <= 1:
-        raise ValueError(f"alpha must be a number in [0, 1] (the weight of the KD term; 0: labels "
-                         f"only, 1: teacher only), got {alpha!r}")
+    check_real("temperature", temperature, above=0,
+               hint="use 1 for the ordinary softmax, 2 to 20 to soften the teacher")
+    if alpha is not None:
+        check_real("alpha", alpha, minimum=0, maximum=1,
+                   hint="it weights the KD term: 0 trains on labels only, 1 on the teacher only")
 
 
 def _check_logits(student_logits: Tensor, teacher_logits: Tensor) -> None:

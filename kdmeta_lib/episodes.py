@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .support.validation import check_integer
+
 
 @dataclass(frozen=True)
 class Episode:
@@ -77,8 +79,8 @@ class EpisodeSampler:
             raise ValueError(f"images must be [n_classes, n_per_class, ...], got shape "
                              f"{tuple(images.shape)}")
         for name, value in (("n_way", n_way), ("k_shot", k_shot), ("n_query", n_query)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_integer(name, value)
+        check_integer("seed", seed, minimum=0)
         n_classes, n_per_class = images.shape[:2]
         if n_way > n_classes:
             raise ValueError(f"a {n_way}-way episode needs {n_way} classes but this split has only "
@@ -96,8 +98,7 @@ class EpisodeSampler:
 
     def sample_batch(self, n_tasks: int) -> Episode:
         """``n_tasks`` independent tasks stacked on a leading dimension (for ``vmap``)."""
-        if n_tasks < 1:
-            raise ValueError(f"n_tasks must be positive, got {n_tasks}")
+        check_integer("n_tasks", n_tasks, hint="4 tasks per meta-batch is typical")
         n_classes, n_per_class = self.images.shape[:2]
         n_way, k_shot, n_query = self.n_way, self.k_shot, self.n_query
         # Random permutations by argsort of uniform noise: one row per task, no Python loop.

@@ -21,8 +21,6 @@ section "MAML, line by line".
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -32,6 +30,7 @@ from torch import Tensor, nn
 from torch.func import grad, vmap
 
 from .episodes import Episode
+from .support.validation import check_integer, check_labels, check_real, readable
 from .support.vmap_safe import vmap_safe
 
 Params = dict[str, Tensor]
@@ -80,13 +79,34 @@ def stack_params(params: Params, n_tasks: int) -> Params:
 def check_inner_loop(inner_lr: float, inner_steps: int) -> None:
     """Raise ValueError unless ``inner_lr`` is a finite number > 0 and ``inner_steps`` an int ≥ 0.
 
-    Every config with an inner loop (MAML, ANIL, Reptile, test-time guidance) calls this.
+    Every config with an inner loop (MAML, ANIL, Reptile, test-time guidance) and :func:`adapt`
+    call this. With no step to take, ``inner_lr`` = 0 is allowed too.
     """
-    if (isinstance(inner_lr, bool) or not isinstance(inner_lr, numbers.Real)
-            or not math.isfinite(inner_lr) or inner_lr <= 0):
-        raise ValueError(f"inner_lr must be a finite number > 0, got {inner_lr!r}; try 0.1 to 0.5")
-    if isinstance(inner_steps, bool) or not isinstance(inner_steps, numbers.Integral) or inner_steps < 0:
-        raise ValueError(f"inner_steps must be an integer ≥ 0, got {inner_steps!r}")
+    check_integer("inner_steps", inner_steps, minimum=0, hint="1 to 5 is typical")
+    bound = {"above": 0} if inner_steps else {"minimum": 0}
+    check_real("inner_lr", inner_lr, **bound, hint="try 0.1 to 0.5")
+
+
+def check_episode(model: nn.Module, support_y: Tensor, query_y: Tensor, config: Any) -> int:
+    """Raise ValueError unless tasks are labelled as every learner assumes; return ``n_way``.
+
+    Support labels must be exactly ``0..n_way−1`` in every task (a class without support
+    examples has a 0/0 prototype) and query labels must lie in that range. A config may add a
+    method ``check_episode(model, n_way)``, e.g. to check that its ``n_way`` or the model's head
+    fits the episodes. The labels' values are read here, so call it outside ``vmap``:
+    :func:`run_tasks` does, and so does each learner's task loss when called on one task.
+
+    Args:
+        support_y, query_y: ``[N·K]`` and ``[N·Q]``, or ``[n_tasks, ...]`` for a batch.
+    """
+    if not readable(support_y) or not readable(query_y):
+        return -1  # under vmap: run_tasks has checked the whole batch already
+    hint = "relabel each task's classes 0..n_way−1, as EpisodeSampler does"
+    n_way = check_labels("support_y", support_y, every_class=True, hint=hint)
+    check_labels("query_y", query_y, n_way, hint=hint)
+    if hasattr(config, "check_episode"):
+        config.check_episode(model, n_way)
+    return n_way
 
 
 def adapt(loss_of: Callable[[Params], Tensor], params: Params, *, inner_lr: float,
@@ -109,6 +129,7 @@ def adapt(loss_of: Callable[[Params], Tensor], params: Params, *, inner_lr: floa
     Returns:
         The adapted weights, a dict with the same keys and shapes as ``params``.
     """
+    check_inner_loop(inner_lr, inner_steps)
     for _ in range(inner_steps):
         if first_order:
             # grad() still differentiates loss_of inside no_grad (it is a function transform),
@@ -136,12 +157,15 @@ def run_tasks(task_loss: TaskLoss, model: nn.Module, episode: Episode, *, config
             over them; ``None`` picks ``vmap`` on a GPU and the loop on a CPU, where small
             per-task batches stay in cache and ran about twice as fast in our measurements.
             Both give the same numbers (tested).
+    Raises:
+        ValueError: the labels or the learner do not fit the episodes (:func:`check_episode`).
     Returns:
         ``(query_losses, query_accuracies)``, each ``[n_tasks]``.
     """
     if not episode.is_batch:
         raise ValueError("run_tasks needs a batch of tasks (EpisodeSampler.sample_batch); "
                          "for a single task call the task loss directly")
+    check_episode(model, episode.support_y, episode.query_y, config)
     own_params, own_buffers = params_and_buffers(model)
     params = own_params if params is None else params
     buffers = own_buffers if buffers is None else buffers

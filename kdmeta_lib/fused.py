@@ -52,7 +52,8 @@ from torch.func import vmap
 
 from . import protonet
 from .distillation import check_alpha_and_temperature, distillation_loss
-from .functional import Params, accuracy, params_and_buffers
+from .functional import Params, accuracy, check_episode, params_and_buffers
+from .support.validation import check_labels
 
 QueryLogits = Callable[..., Tensor]
 """A learner's ``query_logits(params, buffers, model, support_x, support_y, query_x, *, config)``
@@ -89,9 +90,10 @@ def fused_loss(student_logits: Tensor, teacher_logits: Tensor | None, query_y: T
     if query_y.shape != student_logits.shape[:-1]:
         raise ValueError(f"query_y must have one label per query, shape "
                          f"{tuple(student_logits.shape[:-1])}, got {tuple(query_y.shape)}")
-    if int(query_y.max()) >= student_logits.shape[-1]:  # values may be read: we are not in vmap
-        raise ValueError(f"labels go up to {int(query_y.max())} but the logits have only "
-                         f"{student_logits.shape[-1]} classes; match n_way to the sampler")
+    # Values may be read: we are not in vmap. Cross-entropy would skip -100 ("ignore"), so a
+    # task made only of such labels would give 0/0.
+    check_labels("query_y", query_y, student_logits.shape[-1],
+                 hint="match n_way to the sampler; every query needs a class label")
     per_task = vmap(distillation_loss, in_dims=(0, 0, 0, None, None))  # one loss per task
     return per_task(student_logits, teacher_logits.detach(), query_y, alpha, temperature).mean()
 
@@ -128,6 +130,13 @@ class FusedConfig:
         if self.teacher is not None and not isinstance(self.teacher, nn.Module):
             raise ValueError(f"teacher must be an nn.Module, got {type(self.teacher).__name__}")
 
+    def check_episode(self, model: nn.Module, n_way: int) -> None:
+        """Raise ValueError unless student and teacher both fit ``n_way``-way episodes."""
+        for role, learner, config in (("student", model, self.student_config),
+                                      ("teacher", self.teacher, self.teacher_learner()[1])):
+            if learner is not None and hasattr(config, "check_episode"):
+                config.check_episode(learner, n_way, role)
+
     def teacher_learner(self) -> tuple[QueryLogits, Any]:
         """The teacher's ``(query_logits, config)``, defaulting to the student's."""
         return (self.teacher_query_logits or self.student_query_logits,
@@ -158,6 +167,7 @@ def task_loss(params: Params, buffers: Params, model: nn.Module, support_x: Tens
     Returns:
         ``(fused_loss, query_accuracy)``, two scalars; the loss is differentiable in ``params``.
     """
+    check_episode(model, support_y, query_y, config)  # a no-op under vmap (see there)
     student_logits = config.student_query_logits(params, buffers, model, support_x, support_y,
                                                  query_x, config=config.student_config)
     if config.teacher is None or config.alpha == 0:

@@ -24,21 +24,6 @@ from .fused import FusedConfig, QueryLogits, task_loss
 from .meta_training import History, episode_accuracies, meta_train
 
 
-def check_n_way(model: nn.Module | None, learner_config: Any, n_way: int, role: str) -> None:
-    """Raise ValueError when a learner cannot classify ``n_way`` classes.
-
-    A ProtoNet config names its ``n_way``; a model with a head (MAML, ANIL) has ``n_classes``.
-    """
-    configured = getattr(learner_config, "n_way", None)
-    if configured is not None and configured != n_way:
-        raise ValueError(f"the {role}'s config has n_way={configured} but the episodes are "
-                         f"{n_way}-way; use the sampler's n_way for both teacher and student")
-    outputs = getattr(model, "n_classes", None)
-    if outputs is not None and outputs != n_way:
-        raise ValueError(f"the {role} has a head with {outputs} outputs but the episodes are "
-                         f"{n_way}-way; build it with n_classes={n_way}")
-
-
 def meta_train_with_teacher(student: nn.Module, sampler: EpisodeSampler, *,
                             teacher: nn.Module | None, alpha: float = 0.5,
                             temperature: float = 4.0,
@@ -67,12 +52,11 @@ def meta_train_with_teacher(student: nn.Module, sampler: EpisodeSampler, *,
         student_config = protonet.ProtoNetConfig(sampler.n_way)
     config = FusedConfig(teacher, student_query_logits, student_config, teacher_query_logits,
                          teacher_config, alpha=alpha, temperature=temperature)
-    check_n_way(student, student_config, sampler.n_way, "student")
+    if teacher is not None and teacher is student:
+        raise ValueError("teacher and student are the same model; the teacher must be a "
+                         "separate, already trained model")
+    config.check_episode(student, sampler.n_way)  # before training, not at the first step
     if teacher is not None:
-        if teacher is student:
-            raise ValueError("teacher and student are the same model; the teacher must be a "
-                             "separate, already trained model")
-        check_n_way(teacher, config.teacher_learner()[1], sampler.n_way, "teacher")
         teacher.eval()  # frozen: fused.task_loss detaches its weights, eval() fixes dropout
     return meta_train(student, task_loss, config, sampler, n_iterations=n_iterations,
                       n_tasks=n_tasks, outer_lr=outer_lr, vectorize=vectorize,

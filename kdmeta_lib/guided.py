@@ -38,7 +38,8 @@ from torch.func import functional_call
 
 from . import protonet
 from .distillation import check_alpha_and_temperature, kd_loss
-from .functional import Params, accuracy, adapt, check_inner_loop
+from .functional import Params, accuracy, adapt, check_episode, check_inner_loop
+from .support.validation import check_integer
 from .fused import frozen_query_logits
 
 
@@ -63,6 +64,14 @@ class GuidedConfig:
     def __post_init__(self):
         check_alpha_and_temperature(self.alpha, self.temperature)
         check_inner_loop(self.inner_lr, self.inner_steps)
+        check_integer("n_way", self.n_way, minimum=2, hint="use the sampler's n_way")
+        if self.teacher is not None and not isinstance(self.teacher, nn.Module):
+            raise ValueError(f"teacher must be an nn.Module or None, got "
+                             f"{type(self.teacher).__name__}")
+
+    def check_episode(self, model: nn.Module, n_way: int, role: str = "learner") -> None:
+        """Raise ValueError unless the episodes are ``self.n_way``-way, as for ProtoNet."""
+        protonet.ProtoNetConfig(self.n_way).check_episode(model, n_way, role)
 
 
 def task_loss(params: Params, buffers: Params, model: nn.Module, support_x: Tensor,
@@ -76,6 +85,7 @@ def task_loss(params: Params, buffers: Params, model: nn.Module, support_x: Tens
     Returns:
         ``(query_loss, query_accuracy)``, two scalars, after adaptation.
     """
+    check_episode(model, support_y, query_y, config)  # a no-op under vmap (see there)
     n_support = support_x.shape[0]
     inputs = torch.cat([support_x, query_x])  # one batch, as in protonet.query_logits
 

@@ -41,7 +41,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from .functional import Params, accuracy, adapt, check_inner_loop
+from .functional import Params, accuracy, adapt, check_episode, check_inner_loop
+from .support.validation import check_flag
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,29 @@ class MamlConfig:
 
     def __post_init__(self):
         check_inner_loop(self.inner_lr, self.inner_steps)
+        check_flag("first_order", self.first_order)
+
+    def check_episode(self, model: nn.Module, n_way: int, role: str = "model") -> None:
+        """Raise ValueError unless ``model`` ends in a head with one output per class."""
+        check_head(model, n_way, role)
+
+
+def check_head(model: nn.Module, n_way: int, role: str = "model") -> None:
+    """Raise ValueError unless ``model`` outputs ``n_way`` logits (MAML, ANIL and Reptile).
+
+    The width is read from ``model.n_classes`` (``Conv4``: None means no head) or else from a
+    final ``nn.Linear``; a model that shows neither is trusted.
+    """
+    leaves = [module for module in model.modules() if not list(module.children())]
+    last_linear = leaves[-1].out_features if leaves and isinstance(leaves[-1], nn.Linear) else 0
+    outputs = getattr(model, "n_classes", last_linear or -1)
+    if outputs is None:
+        raise ValueError(f"the {role} ({type(model).__name__}) has no classifier head, so its "
+                         f"outputs are an embedding, not {n_way} logits; build it as "
+                         f"Conv4(width, n_classes={n_way}), or use ProtoNet for a headless model")
+    if outputs not in (-1, n_way):
+        raise ValueError(f"the {role} has a head with {outputs} outputs but the episodes are "
+                         f"{n_way}-way; build it with n_classes={n_way}")
 
 
 def adapt_to_support(params: Params, buffers: Params, model: nn.Module, support_x: Tensor,
@@ -95,5 +119,6 @@ def task_loss(params: Params, buffers: Params, model: nn.Module, support_x: Tens
         ``(query_loss, query_accuracy)``, two scalars. Backpropagating ``query_loss`` gives the
         second-order meta-gradient (first-order with ``config.first_order``).
     """
+    check_episode(model, support_y, query_y, config)  # a no-op under vmap (see there)
     logits = query_logits(params, buffers, model, support_x, support_y, query_x, config=config)
     return F.cross_entropy(logits, query_y), accuracy(logits, query_y)

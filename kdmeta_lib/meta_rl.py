@@ -25,11 +25,12 @@ from torch import Tensor, nn
 from torch.func import vmap
 
 from .distillation import check_alpha_and_temperature
-from .functional import Params, stack_params
+from .functional import Params, check_inner_loop, stack_params
 from .policy_distillation import policy_distillation_loss
 from .policy_gradient import adaptation_step, reinforce_loss, rollout
 from .rl_envs import PointNavigation
 from .support.runtime import progress
+from .support.validation import check_integer, check_real
 
 
 def fused_policy_loss(adapted_params: Params, policy: nn.Module, expert_params: Params,
@@ -66,6 +67,10 @@ def meta_train_policy(policy: nn.Module, train_env: PointNavigation, *, n_iterat
     check_alpha_and_temperature(alpha, temperature=1.0)  # no temperature here: T = 1 passes
     if alpha > 0 and (expert is None or expert_params is None):
         raise ValueError(f"alpha={alpha} distils experts: pass expert= and expert_params=")
+    check_integer("n_iterations", n_iterations)
+    check_integer("n_tasks", n_tasks)
+    check_inner_loop(inner_lr, 1)
+    check_real("outer_lr", outer_lr, above=0, hint="try 1e-3")
     if not 1 <= n_tasks <= train_env.n_tasks:
         raise ValueError(f"n_tasks must be in 1..{train_env.n_tasks} (the training tasks), "
                          f"got {n_tasks}")

@@ -28,6 +28,7 @@ from .episodes import EpisodeSampler
 from .functional import TaskLoss, run_tasks
 from .support.runtime import progress
 from .support.stats import MeanCI, mean_ci
+from .support.validation import check_integer, check_real
 
 
 @dataclass
@@ -77,12 +78,10 @@ def meta_train(model: nn.Module, task_loss: TaskLoss, config: Any, sampler: Epis
     Returns:
         The :class:`History` of training losses and accuracies.
     """
-    for name, value in (("n_iterations", n_iterations), ("n_tasks", n_tasks)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    check_integer("n_iterations", n_iterations)
+    check_integer("n_tasks", n_tasks, hint="4 tasks per meta-batch is typical")
     if optimizer is None:
-        if not outer_lr > 0:
-            raise ValueError(f"outer_lr must be positive, got {outer_lr}; try 1e-3")
+        check_real("outer_lr", outer_lr, above=0, hint="try 1e-3")
         optimizer = torch.optim.Adam(model.parameters(), lr=outer_lr)
     schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=n_iterations)
                 if cosine_decay else None)
@@ -120,9 +119,8 @@ def episode_accuracies(model: nn.Module, task_loss: TaskLoss, config: Any,
         n_episodes: number of test episodes; 600 or more gives a CI of about ±1% or less.
         batch_size: episodes run together, to use the CPU or GPU well.
     """
-    if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
-        raise ValueError(f"n_episodes must be a positive integer (600 for a paper-grade CI), "
-                         f"got {n_episodes!r}")
+    check_integer("n_episodes", n_episodes, hint="600 for a paper-grade CI")
+    check_integer("batch_size", batch_size, hint="50 episodes at a time is typical")
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -145,9 +143,7 @@ def evaluate(model: nn.Module, task_loss: TaskLoss, config: Any, sampler: Episod
     Returns:
         The accuracy (a fraction) as :class:`~kdmeta_lib.support.stats.MeanCI`.
     """
-    if isinstance(n_episodes, int) and n_episodes < 2:
-        raise ValueError(f"n_episodes must be an integer ≥ 2 for a CI (600 for a paper-grade "
-                         f"CI), got {n_episodes!r}")
+    check_integer("n_episodes", n_episodes, minimum=2, hint="a CI needs 2; 600 is paper-grade")
     return mean_ci(episode_accuracies(model, task_loss, config, sampler, n_episodes=n_episodes,
                                       batch_size=batch_size, vectorize=vectorize))
 

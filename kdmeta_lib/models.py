@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from .support.validation import check_integer, check_real
+
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """conv 3×3 → BatchNorm (batch statistics only) → ReLU → max-pool 2×2 (halves H and W)."""
@@ -42,8 +44,10 @@ class Conv4(nn.Module):
 
     def __init__(self, width: int = 64, in_channels: int = 1, n_classes: int | None = None):
         super().__init__()
-        if width < 1:
-            raise ValueError(f"width must be positive, got {width}")
+        check_integer("width", width, hint="64 in the papers; 16 or 32 for a cheap student")
+        check_integer("in_channels", in_channels)
+        if n_classes is not None:
+            check_integer("n_classes", n_classes, hint="the episodes' n_way, or None for no head")
         self.width, self.n_classes = width, n_classes
         self.features = nn.Sequential(
             conv_block(in_channels, width), conv_block(width, width),
@@ -69,8 +73,11 @@ class MLP(nn.Module):
 
     def __init__(self, sizes: Sequence[int] = (784, 800, 800, 10), dropout: float = 0.0):
         super().__init__()
-        if len(sizes) < 2 or min(sizes) < 1:
+        if len(sizes) < 2:
             raise ValueError(f"sizes needs at least an input and an output width, got {sizes}")
+        for size in sizes:
+            check_integer("each of sizes", size)
+        check_real("dropout", dropout, minimum=0, maximum=0.99, hint="0.5 is Hinton's")
         layers: list[nn.Module] = [nn.Flatten()]
         for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(nn.Linear(fan_in, fan_out))
@@ -92,6 +99,9 @@ class MnistCNN(nn.Module):
 
     def __init__(self, n_classes: int = 10, width: int = 32, dropout: float = 0.25):
         super().__init__()
+        check_integer("n_classes", n_classes)
+        check_integer("width", width)
+        check_real("dropout", dropout, minimum=0, maximum=0.99, hint="0.25 is typical")
         self.features = nn.Sequential(
             nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),           # → 14×14
             nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # → 7×7

@@ -22,9 +22,10 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
-from .functional import Params, adapt, stack_params
+from .functional import Params, adapt, check_inner_loop, stack_params
 from .rl_envs import PointNavigation
 from .support.runtime import progress
+from .support.validation import check_integer, check_real
 
 
 class GaussianPolicy(nn.Module):
@@ -39,9 +40,11 @@ class GaussianPolicy(nn.Module):
     def __init__(self, hidden: int = 64, observation_dim: int = 2, action_dim: int = 2,
                  max_action: float = 0.1, init_std: float = 0.1):
         super().__init__()
-        if hidden < 1 or max_action <= 0 or init_std <= 0:
-            raise ValueError(f"need hidden ≥ 1, max_action > 0 and init_std > 0, got "
-                             f"{hidden}, {max_action}, {init_std}")
+        for name, value in (("hidden", hidden), ("observation_dim", observation_dim),
+                            ("action_dim", action_dim)):
+            check_integer(name, value)
+        check_real("max_action", max_action, above=0, hint="match the environment's max_step")
+        check_real("init_std", init_std, above=0, hint="0.1 is typical")
         self.net = nn.Sequential(nn.Linear(observation_dim, hidden), nn.Tanh(),
                                  nn.Linear(hidden, hidden), nn.Tanh(),
                                  nn.Linear(hidden, action_dim))
@@ -138,6 +141,7 @@ def returns_while_adapting(policy: nn.Module, params: Params, env: PointNavigati
     Returns:
         ``{steps: returns [n_tasks]}`` (mean return over the episodes played with those weights).
     """
+    check_inner_loop(inner_lr, inner_steps)
     generator = torch.Generator().manual_seed(seed)
     task_params = stack_params(detached(params), env.n_tasks)
     step = vmap(adaptation_step, in_dims=(None, 0, 0, 0, 0, None))
@@ -162,6 +166,8 @@ def train_per_task(policy: nn.Module, env: PointNavigation, *, n_iterations: int
     Returns:
         The trained weights stacked per task (leading ``n_tasks`` dimension).
     """
+    check_integer("n_iterations", n_iterations)
+    check_real("lr", lr, above=0, hint="try 1e-2")
     generator = torch.Generator().manual_seed(seed)
     task_params = {name: value.clone().requires_grad_() for name, value in  # independent copies
                    stack_params(detached(dict(policy.named_parameters())), env.n_tasks).items()}

@@ -38,7 +38,8 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from .episodes import Episode
-from .functional import Params, accuracy, params_and_buffers
+from .functional import Params, accuracy, check_episode, params_and_buffers
+from .support.validation import check_integer
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,13 @@ class ProtoNetConfig:
     n_way: int = 5
 
     def __post_init__(self):
-        if not isinstance(self.n_way, int) or self.n_way < 2:
-            raise ValueError(f"n_way must be an integer ≥ 2, got {self.n_way!r}")
+        check_integer("n_way", self.n_way, minimum=2, hint="use the sampler's n_way")
+
+    def check_episode(self, model: nn.Module, n_way: int, role: str = "learner") -> None:
+        """Raise ValueError unless the episodes are ``self.n_way``-way (extra prototypes: 0/0)."""
+        if n_way != self.n_way:
+            raise ValueError(f"the {role}'s config has n_way={self.n_way} but the episodes are "
+                             f"{n_way}-way; use the sampler's n_way: ProtoNetConfig(n_way={n_way})")
 
 
 def prototypes(support_embeddings: Tensor, support_y: Tensor, n_way: int) -> Tensor:
@@ -102,6 +108,7 @@ def task_loss(params: Params, buffers: Params, model: nn.Module, support_x: Tens
     Returns:
         ``(query_loss, query_accuracy)``, two scalars.
     """
+    check_episode(model, support_y, query_y, config)  # a no-op under vmap (see there)
     if support_x.shape[0] % config.n_way:  # a shape check, so it is safe under vmap
         raise ValueError(f"{support_x.shape[0]} support examples cannot form "
                          f"config.n_way = {config.n_way} equal classes; set ProtoNetConfig(n_way=) "
@@ -121,6 +128,7 @@ def episode_logits(model: nn.Module, episode: Episode, n_way: int) -> Tensor:
     """
     params, buffers = params_and_buffers(model)
     config = ProtoNetConfig(n_way)
+    check_episode(model, episode.support_y, episode.query_y, config)  # outside vmap
 
     def one_task(support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
         return query_logits(params, buffers, model, support_x, support_y, query_x, config=config)

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from .functional import Params, accuracy, check_inner_loop
+from .functional import Params, accuracy, check_episode, check_inner_loop
 from .maml import MamlConfig, adapt_to_support
 from .maml import query_logits as maml_query_logits
 
@@ -62,6 +62,10 @@ class ReptileConfig:
     def __post_init__(self):
         check_inner_loop(self.inner_lr, self.inner_steps)
 
+    def check_episode(self, model: nn.Module, n_way: int, role: str = "model") -> None:
+        """Raise ValueError unless ``model`` has a head with ``n_way`` outputs, as for MAML."""
+        self.as_first_order_maml().check_episode(model, n_way, role)
+
     def as_first_order_maml(self) -> MamlConfig:
         """The same inner loop expressed as a first-order MAML config."""
         return MamlConfig(self.inner_lr, self.inner_steps, first_order=True)
@@ -76,6 +80,7 @@ def meta_loss(params: Params, buffers: Params, model: nn.Module, support_x: Tens
         ``(surrogate, query_accuracy)``: the surrogate's gradient with respect to ``params`` is
         the Reptile direction θ − φ; the accuracy of φ on the queries is for monitoring only.
     """
+    check_episode(model, support_y, query_y, config)  # a no-op under vmap (see there)
     adapted = adapt_to_support(params, buffers, model, support_x, support_y,
                                config=config.as_first_order_maml())
     surrogate = sum(0.5 * (params[name] - adapted[name].detach()).pow(2).sum() for name in params)
@@ -92,6 +97,7 @@ def task_loss(params: Params, buffers: Params, model: nn.Module, support_x: Tens
     Returns:
         ``(query_loss, query_accuracy)``, two scalars.
     """
+    check_episode(model, support_y, query_y, config)
     logits = maml_query_logits(params, buffers, model, support_x, support_y, query_x,
                                config=config.as_first_order_maml())
     return F.cross_entropy(logits, query_y), accuracy(logits, query_y)

@@ -21,11 +21,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .support.validation import check_integer, check_real
+
 
 def sample_goals(n_tasks: int, seed: int, goal_range: float = 0.5) -> Tensor:
     """Goals drawn uniformly from the square ``[−goal_range, goal_range]²``: ``[n_tasks, 2]``."""
-    if n_tasks < 1 or goal_range <= 0:
-        raise ValueError(f"need n_tasks ≥ 1 and goal_range > 0, got {n_tasks}, {goal_range}")
+    check_integer("n_tasks", n_tasks)
+    check_integer("seed", seed, minimum=0)
+    check_real("goal_range", goal_range, above=0, hint="0.5 keeps goals inside the unit square")
     generator = torch.Generator().manual_seed(seed)
     return (2 * torch.rand(n_tasks, 2, generator=generator) - 1) * goal_range
 
@@ -50,9 +53,9 @@ class PointNavigation:
     def __init__(self, goals: Tensor, n_episodes: int, horizon: int = 20, max_step: float = 0.1):
         if goals.dim() != 2 or goals.shape[1] != 2:
             raise ValueError(f"goals must have shape [n_tasks, 2], got {tuple(goals.shape)}")
-        if n_episodes < 1 or horizon < 1 or max_step <= 0:
-            raise ValueError(f"need n_episodes ≥ 1, horizon ≥ 1 and max_step > 0, got "
-                             f"{n_episodes}, {horizon}, {max_step}")
+        check_integer("n_episodes", n_episodes)
+        check_integer("horizon", horizon, hint="20 steps is typical")
+        check_real("max_step", max_step, above=0, hint="0.1 is typical")
         self.goals, self.n_episodes = goals, n_episodes
         self.horizon, self.max_step = horizon, max_step
         self.positions: Tensor | None = None

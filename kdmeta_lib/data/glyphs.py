@@ -17,6 +17,8 @@ import math
 import torch
 from torch import Tensor
 
+from ..support.validation import check_integer
+
 GLYPH_CLASSES = 1200  # ≥ 1,000 classes, as the course's offline default
 GLYPH_TRAIN_CLASSES = 900  # the first 900 for meta-training, the last 300 for meta-testing
 _MAX_STROKES = 4
@@ -43,9 +45,10 @@ def generate_glyphs(n_classes: int = GLYPH_CLASSES, n_per_class: int = 20, seed:
     Returns:
         float ``[n_classes, n_per_class, size, size]`` in [0, 1], ink = 1.
     """
-    if n_classes < 1 or n_per_class < 1 or size < 8:
-        raise ValueError(f"need n_classes ≥ 1, n_per_class ≥ 1 and size ≥ 8, got "
-                         f"{n_classes}, {n_per_class}, {size}")
+    check_integer("n_classes", n_classes)
+    check_integer("n_per_class", n_per_class, hint="Omniglot has 20")
+    check_integer("seed", seed, minimum=0)
+    check_integer("size", size, minimum=8, hint="28 as Omniglot")
     generator = torch.Generator().manual_seed(seed)
     controls, stroke_used = _class_strokes(n_classes, generator)
     controls = _drawings_of(controls, n_per_class, generator)

@@ -26,8 +26,8 @@ from pathlib import Path
 from torch import Tensor
 
 from .mnist import MnistData, load_mnist
-from .omniglot import (OMNIGLOT_SUBSETS, download_omniglot, find_omniglot, load_omniglot_subset,
-                       with_rotations)
+from .omniglot import (OMNIGLOT_SUBSETS, alphabets, download_omniglot, find_omniglot,
+                       load_omniglot_subset, with_rotations)
 from .paths import DataUnavailable, cache_dir, data_root, offline
 
 __all__ = ["DataUnavailable", "FewShotData", "MnistData", "cache_dir", "data_root",
@@ -101,6 +101,15 @@ def _load_omniglot_anywhere(rotations: bool) -> FewShotData:
 
 
 def _omniglot_from(root: Path, description: str, rotations: bool) -> FewShotData:
+    train_alphabets, test_alphabets = (alphabets(find_omniglot(root, subset), subset)
+                                       for subset in OMNIGLOT_SUBSETS)
+    if train_alphabets & test_alphabets:  # the test classes would leak into training
+        shared = sorted(train_alphabets & test_alphabets)
+        raise DataUnavailable(
+            f"the training and test sets under {root / 'omniglot-py'} share {len(shared)} "
+            f"alphabets ({', '.join(shared[:3])}, ...): the model would be tested on classes it "
+            "was trained on; restore the two official zips (964 training and 659 test "
+            "characters, no alphabet in both)")
     train, test = (load_omniglot_subset(subset, root).unsqueeze(2) for subset in OMNIGLOT_SUBSETS)
     if rotations:
         train = with_rotations(train)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,11 +17,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .paths import DataUnavailable, cache_dir, check_reachable, data_root, download_timeout
-from .storage import load_or_none, save_atomically
+from .paths import DataUnavailable, check_reachable, data_root, download_timeout, shared_cache_dir
+from .storage import load_valid, save_or_warn, tensor_problem
 
 OMNIGLOT_SUBSETS = ("images_background", "images_evaluation")  # meta-train, meta-test
 IMAGE_SIZE = 28
+# Everything a damaged zip or PNG can raise while it is read: a truncated download, a corrupt
+# deflate stream (zlib.error), a broken PNG (PIL's OSError or SyntaxError), a bad CRC, ...
+DECODING_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError, IndexError,
+                   ValueError, SyntaxError, NotImplementedError, RuntimeError)
 
 
 def find_omniglot(root: Path, subset: str) -> Path | None:
@@ -94,18 +99,63 @@ def load_omniglot_subset(subset: str, root: Path | None = None) -> Tensor:
     source = find_omniglot(root, subset)
     if source is None:
         raise DataUnavailable(f"no {subset} folder or zip under {root / 'omniglot-py'}")
-    cache_file = cache_dir() / f"omniglot_{subset}_{IMAGE_SIZE}px.pt"
-    cached = load_or_none(cache_file)
-    if cached is None or cached.get("source_bytes") != _size_of(source):
+    alphabets(source, subset)  # the right split, readable: before any cache is trusted
+    cache_file = shared_cache_dir() / f"omniglot_{subset}_{IMAGE_SIZE}px.pt"
+    cached, place = load_valid(cache_file, lambda contents: _cache_problem(contents, source))
+    if cached is None:
         try:
             images = _decode_omniglot(source)
-        except (zipfile.BadZipFile, OSError, KeyError, IndexError) as error:
-            raise DataUnavailable(
-                f"{source} is corrupt or incomplete ({type(error).__name__}: {error}); "
-                "delete it and copy or download it again") from error
+        except DataUnavailable:
+            raise
+        except DECODING_ERRORS as error:
+            raise _corrupt(source, error) from error
         cached = {"images": images, "source_bytes": _size_of(source)}
-        save_atomically(cached, cache_file)
+        save_or_warn(cached, place)
     return cached["images"].float().div_(255)
+
+
+def _cache_problem(cached: object, source: Path) -> str | None:
+    """What is wrong with a decoded-Omniglot cache file for ``source``, or None."""
+    if not isinstance(cached, dict) or set(cached) != {"images", "source_bytes"}:
+        keys = sorted(cached) if isinstance(cached, dict) else f"a {type(cached).__name__}"
+        return f"it holds {keys}, not a dict with 'images' and 'source_bytes'"
+    problem = tensor_problem("images", cached["images"], (None, 20, IMAGE_SIZE, IMAGE_SIZE),
+                             torch.uint8)
+    if problem:
+        return problem
+    if cached["source_bytes"] != _size_of(source):
+        return f"it was decoded from another copy of {source.name}"
+    return None
+
+
+def alphabets(source: Path, subset: str) -> set[str]:
+    """The alphabets of one subset, after checking that the folder or zip holds that subset.
+
+    The official zips keep every drawing under a folder named after the subset, so a zip saved
+    under the other subset's name is caught here.
+
+    Raises:
+        DataUnavailable: the zip holds another subset, or cannot be read.
+    """
+    if source.is_dir():
+        return {path.name for path in source.iterdir() if path.is_dir()}
+    try:
+        with zipfile.ZipFile(source) as archive:
+            names = [name for name in archive.namelist() if name.endswith(".png")]
+    except DECODING_ERRORS as error:
+        raise _corrupt(source, error) from error
+    tops = sorted({name.split("/")[0] for name in names})
+    if tops != [subset]:
+        raise DataUnavailable(f"{source} should hold {subset}/ but holds {tops[:3]}: the zips "
+                              f"were renamed or swapped; put each official zip under its own name")
+    return {name.split("/")[1] for name in names if name.count("/") >= 3}
+
+
+def _corrupt(source: Path, error: BaseException) -> DataUnavailable:
+    """The error to raise for an unreadable source, naming the file and the low-level error."""
+    kind = type(error).__module__.replace("builtins", "") + "." + type(error).__name__
+    return DataUnavailable(f"{source} is corrupt or incomplete ({kind.lstrip('.')}: "
+                           f"{str(error)[:200]}); delete it and copy or download it again")
 
 
 def _size_of(source: Path) -> int:

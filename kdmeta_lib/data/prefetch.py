@@ -15,7 +15,7 @@ from .loaders import data_root, load_fewshot_data, load_mnist
 
 
 def main() -> None:
-    root = data_root()
+    root = data_root(create=True)
     # Decoded caches go inside the folder to copy, where students' machines look for them first
     # (``<data root>/cache``). On a read-only share they decode once into ~/.cache/kdmeta instead.
     os.environ["KDMETA_CACHE"] = str(root / "cache")

@@ -1,11 +1,13 @@
-"""Atomic files: caches and checkpoints that an interrupted run can never leave half-written.
+"""Validated caches: files are checked before use, and a classroom can share them safely.
 
-The trick is the same everywhere: write to a temporary file in the destination folder, flush it
-to disk, then ``os.replace`` it over the target. ``os.replace`` is atomic on POSIX and Windows, so
-a reader sees either the old file or the new one, never a truncated one.
+Every cached file is read through :func:`load_valid`, which checks its contents (type, keys,
+shapes, dtypes, finite values) and says why it ignores a bad one, which is then rebuilt. Files
+are written atomically (``atomic``). On a shared folder nobody rebuilds or takes over another
+user's files: a cache that is read-only, or a file that belongs to someone else and cannot be
+used, sends the rebuilt copy to this user's own cache (``paths.personal_cache_dir``).
 
 :func:`load_or_train_teacher` builds on it: a trained teacher is cached under
-``paths.cache_dir()``, keyed by the data and the training recipe, and reloaded in seconds.
+``paths.shared_cache_dir()``, keyed by the data and the training recipe, and reloaded in seconds.
 """
 
 from __future__ import annotations
@@ -13,87 +15,139 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from .paths import cache_dir
+from .atomic import load_or_none, save_atomically, write_atomically
+from .paths import is_writable, personal_cache_dir, shared_cache_dir
 
-
-def write_atomically(path: str | Path, write: Callable[[Any], None]) -> Path:
-    """Call ``write(file_object)`` on a temporary file, then move it onto ``path`` in one step."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:  # also on KeyboardInterrupt: never leave the temporary behind
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+__all__ = ["cache_places", "load_or_none", "load_or_train", "load_or_train_teacher",
+           "load_valid", "save_atomically", "save_or_warn", "tensor_problem", "write_atomically"]
 
 
-def save_atomically(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` that never leaves a corrupt file at ``path``."""
-    return write_atomically(path, lambda file: torch.save(obj, file))
+def cache_places(path: str | Path) -> list[Path]:
+    """Where a cached file is looked for, in order; the last place is where it is (re)written.
 
-
-def load_or_none(path: str | Path) -> Any | None:
-    """Load a file written by :func:`save_atomically`, or return None if missing or unreadable.
-
-    Uses ``weights_only=True``: only tensors and plain containers are unpickled, so a cache file
-    from somewhere else cannot run code. A corrupt file is reported and treated as missing, so
-    the caller rebuilds it instead of crashing.
+    ``path`` itself, followed by the same name in this user's own cache when ``path``'s folder
+    is read-only or another user owns the file there.
     """
     path = Path(path)
-    if not path.exists():
-        return None
+    places = [path]
+    personal = personal_cache_dir() / path.name
+    foreign = path.exists() and hasattr(os, "geteuid") and path.stat().st_uid != os.geteuid()
+    if personal != path and (foreign or not is_writable(path.parent)):
+        places.append(personal)
+    return places
+
+
+def load_valid(path: str | Path, problem_of: Callable[[Any], str | None]) -> tuple[Any, Path]:
+    """The first usable copy of a cached file, and where a rebuilt copy should be written.
+
+    Args:
+        problem_of: returns what is wrong with a loaded object, or None if it can be used.
+    Returns:
+        ``(contents or None, place to write)``.
+    """
+    places = cache_places(path)
+    for place in places:
+        contents = load_or_none(place)
+        if contents is None:
+            continue
+        problem = problem_of(contents)
+        if problem is None:
+            return contents, place
+        print(f"Ignoring invalid cache {place}: {problem}; rebuilding it in {places[-1]}.")
+    return None, places[-1]
+
+
+def save_or_warn(obj: Any, path: Path) -> None:
+    """:func:`save_atomically`, but a failure (full or read-only disk) is reported, not raised:
+    the caller still has the result it has just computed."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable cache means "rebuild"
-        print(f"Ignoring unreadable cache {path} ({type(error).__name__}: {error}); rebuilding it.")
-        return None
+        save_atomically(obj, path)
+    except OSError as error:
+        print(f"Could not cache {path} ({type(error).__name__}: {error}); the result is used "
+              "but will be rebuilt next time.")
+
+
+def tensor_problem(name: str, value: Any, shape: Sequence[int | None], dtype: torch.dtype,
+                   finite: bool = True) -> str | None:
+    """What is wrong with a tensor read from a file, or None.
+
+    Args:
+        shape: the expected shape; None matches any size ≥ 1 in that dimension.
+        finite: also demand that a floating-point tensor holds no NaN or infinity.
+    """
+    expected = f"a {dtype} tensor of shape {tuple('n' if n is None else n for n in shape)}"
+    if not isinstance(value, Tensor):
+        return f"{name} is a {type(value).__name__}, not {expected}"
+    if (value.dtype != dtype or value.dim() != len(shape)
+            or any(got != want if want is not None else got < 1 for got, want in zip(value.shape, shape))):
+        return f"{name} is a {value.dtype} tensor of shape {tuple(value.shape)}, not {expected}"
+    if finite and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        return f"{name} holds NaN or infinite values"
+    return None
+
+
+def _state_problem(state: Any, model: nn.Module) -> str | None:
+    """What stops ``state`` from being loaded into ``model``, or None."""
+    expected = model.state_dict()
+    if not isinstance(state, dict):
+        return f"it holds a {type(state).__name__}, not the weights of a {type(model).__name__}"
+    if state.keys() != expected.keys():
+        missing, extra = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
+        return (f"they do not fit {type(model).__name__} (missing {missing[:3]}, unexpected "
+                f"{extra[:3]})")
+    for name, reference in expected.items():
+        problem = tensor_problem(name, state[name], reference.shape, reference.dtype)
+        if problem:
+            return problem
+    return None
 
 
 def load_or_train(model: nn.Module, path: str | Path, train: Callable[[nn.Module], object]) -> bool:
     """Load ``model``'s weights from ``path``, or train it with ``train(model)`` and save them.
 
-    The file is written atomically (:func:`save_atomically`), so an
-    interrupted run never leaves half a checkpoint. A missing, unreadable or mismatched file
-    (another architecture, a corrupt download) is ignored and the model is retrained.
-    Put the training settings in the file name, so that changing them retrains.
+    The file is checked before anything is loaded: names, shapes, dtypes and finite values. A
+    missing, unreadable or invalid file (another architecture, a corrupt download, weights that
+    diverged to NaN) is reported and the model is retrained. The file is written atomically,
+    so an interrupted run never leaves half a checkpoint. Put the training settings in the file
+    name, so that changing them retrains.
 
     Returns:
         True when the weights came from the cache, False when ``model`` was trained.
     """
-    state, expected = load_or_none(path), model.state_dict()
+    return _load_or_train(model, path, train)[0]
+
+
+def _load_or_train(model: nn.Module, path: str | Path,
+                   train: Callable[[nn.Module], object]) -> tuple[bool, Path]:
+    """:func:`load_or_train`, also saying which file was read or written."""
+    state, place = load_valid(path, lambda contents: _state_problem(contents, model))
     if state is not None:
-        # check every name and shape *before* loading, so a bad file never half-loads
-        if (isinstance(state, dict) and state.keys() == expected.keys()
-                and all(getattr(state[k], "shape", None) == v.shape for k, v in expected.items())):
-            model.load_state_dict(state)
-            return True
-        print(f"Ignoring cached weights {path}: they do not fit {type(model).__name__}; retraining.")
+        model.load_state_dict(state)
+        return True, place
     train(model)
-    save_atomically(model.state_dict(), path)
-    return False
+    problem = _state_problem(model.state_dict(), model)
+    if problem:  # never cache a broken result: it would be reused forever
+        print(f"Not caching the trained weights at {place}: {problem}.")
+    else:
+        save_or_warn(model.state_dict(), place)
+    return False, place
 
 
 def cache_key_digest(key: dict[str, Any]) -> str:
     """A short, stable name for a training recipe (JSON with sorted keys, SHA-256)."""
     try:
-        text = json.dumps(key, sort_keys=True)
-    except TypeError as error:
-        raise ValueError(f"the cache key must hold plain numbers and strings only: {error}") from None
+        text = json.dumps(key, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"the cache key must hold plain finite numbers and strings only: "
+                         f"{error}") from None
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -107,14 +161,14 @@ def load_or_train_teacher(build: Callable[[], nn.Module], train: Callable[[nn.Mo
         train: trains that model in place (its return value is ignored).
         key: everything the result depends on: the data source and the training recipe
             (width, steps, learning rate, seed, ...). A different key is a different file.
-        name: start of the file name under ``paths.cache_dir()``.
+        name: start of the file name under ``paths.shared_cache_dir()``.
     Returns:
         ``(model, from_cache)``.
     """
-    path = cache_dir() / f"{name}-{cache_key_digest(key)}.pt"  # the recipe is in the name
+    path = shared_cache_dir() / f"{name}-{cache_key_digest(key)}.pt"  # the recipe is in the name
     model, start = build(), time.perf_counter()
-    from_cache = load_or_train(model, path, train)
+    from_cache, where = _load_or_train(model, path, train)
     if verbose:
-        print(f"Teacher: loaded from the cache {path}" if from_cache else
-              f"Teacher: trained in {time.perf_counter() - start:.0f} s, cached at {path}")
+        print(f"Teacher: loaded from the cache {where}" if from_cache else
+              f"Teacher: trained in {time.perf_counter() - start:.0f} s, cached at {where}")
     return model, from_cache

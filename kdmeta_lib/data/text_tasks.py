@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..support.validation import check_integer
+
 PAD, UNKNOWN = 0, 0x250  # padding index; every non-Latin character maps to UNKNOWN
 VOCAB_SIZE = UNKNOWN + 1  # code points 0 … 0x24F (Basic Latin … Latin Extended-B) + UNKNOWN
 
@@ -49,6 +51,8 @@ def faker_full_names(locale: str, n_names: int, seed: int = 0) -> list[str]:
     Raises:
         ValueError: Faker has no such locale, or fewer than ``n_names`` distinct names come out.
     """
+    check_integer("n_names", n_names)
+    check_integer("seed", seed, minimum=0)
     from faker import Faker  # an optional dependency, imported only when text tasks are built
     from faker.config import AVAILABLE_LOCALES
 
@@ -75,8 +79,7 @@ def encode_names(names: list[str], max_len: int = 12) -> Tensor:
     Returns:
         ``[len(names), max_len]`` int64.
     """
-    if max_len < 1:
-        raise ValueError(f"max_len must be positive, got {max_len}")
+    check_integer("max_len", max_len, hint="24 characters fit almost every full name")
     codes = torch.full((len(names), max_len), PAD, dtype=torch.int64)
     for row, name in enumerate(names):
         if not name:

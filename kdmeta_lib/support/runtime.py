@@ -14,6 +14,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from .validation import check_integer, environment_choice
+
 T = TypeVar("T")
 
 
@@ -24,15 +26,25 @@ def pick_device(prefer: str | None = None) -> torch.device:
         prefer: ``"cpu"`` or ``"cuda"`` to override the automatic choice. The environment
             variable ``KDMETA_DEVICE`` overrides it too (handy in a classroom to force the CPU).
     """
-    choice = prefer or os.environ.get("KDMETA_DEVICE")
-    if choice:
-        if choice.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(
-                f"device {choice!r} was asked for but torch sees no GPU; "
-                "use 'cpu' or leave the choice to pick_device()"
-            )
-        return torch.device(choice)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    source = "prefer" if prefer else "the environment variable KDMETA_DEVICE"
+    choice = prefer or os.environ.get("KDMETA_DEVICE", "").strip()
+    if not choice:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(choice)
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{source} asks for device {choice!r}, which is not one of 'cpu', "
+                         "'cuda', 'cuda:N' or 'mps'; fix it, or unset it to let pick_device() "
+                         "choose")
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": torch.backends.mps.is_available()}[device.type]
+    if not available or (device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count()):
+        what = "no GPU" if device.type == "cuda" and not available else "no such device"
+        raise ValueError(f"device {choice!r} was asked for (by {source}) but torch sees {what}; "
+                         "use 'cpu' or leave the choice to pick_device()")
+    return device
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -41,6 +53,7 @@ def seed_everything(seed: int) -> torch.Generator:
     The returned generator is for code that wants its own random stream (e.g. a sampler) without
     disturbing the global one.
     """
+    check_integer("seed", seed, minimum=0)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
@@ -53,7 +66,8 @@ def progress(iterable: Iterable[T], description: str = "", total: int | None = N
 
     Set ``KDMETA_PROGRESS=0`` to silence every bar (e.g. in logs).
     """
-    if not enabled or os.environ.get("KDMETA_PROGRESS", "1") == "0":
+    shown = environment_choice("KDMETA_PROGRESS", {"0": "no bars", "1": "bars"}, default="1")
+    if not enabled or shown == "0":
         return iter(iterable)
     from tqdm.auto import tqdm  # imported here so the library imports fast
 

@@ -69,6 +69,10 @@ def mean_ci(values: Sequence[float] | torch.Tensor) -> MeanCI:
     n = data.numel()
     if n < 2:
         raise ValueError(f"a confidence interval needs at least 2 values, got {n}")
+    if not bool(torch.isfinite(data).all()):
+        index = int((~torch.isfinite(data)).nonzero()[0])
+        raise ValueError(f"values must be finite, but value {index} is {data[index].item()}; "
+                         "a NaN usually means a loss or accuracy diverged upstream")
     std = data.std(unbiased=True).item()
     return MeanCI(data.mean().item(), t_quantile_975(n - 1) * std / math.sqrt(n), n)
 
