@@ -8,27 +8,61 @@ from kdmeta_lib import checks
 from kdmeta_lib.checks import ExerciseError
 
 
-def test_every_check_accepts_its_reference_solution(capsys):
-    for exercise in (checks.kd_loss, checks.distillation_loss, checks.split_episode,
-                     checks.prototype_logits, checks.inner_step, checks.fused_loss,
-                     checks.gap_recovered, checks.encode_name, checks.gaussian_policy_kl):
-        assert exercise.check(exercise.reference)
-        assert "Correct" in capsys.readouterr().out
+EXERCISES = [checks.kd_loss, checks.distillation_loss, checks.split_episode,
+             checks.prototype_logits, checks.inner_step, checks.fused_loss,
+             checks.gap_recovered, checks.encode_name, checks.gaussian_policy_kl]
 
 
-def test_a_stub_that_is_not_written_yet_says_so():
-    def stub(*args):
-        raise NotImplementedError
-
-    with pytest.raises(ExerciseError, match="not written yet"):
-        checks.kd_loss.check(stub)
+def stub(*args):
+    raise NotImplementedError
 
 
-def test_hint_and_solution_print_help(capsys):
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.title)
+def test_every_check_accepts_its_reference_and_prints_one_verdict_line(exercise, capsys):
+    assert exercise.check(exercise.reference) is None  # no stray `True` under a check cell
+    printed = capsys.readouterr().out
+    assert printed.startswith("Correct") and printed.count("\n") == 1
+
+
+def test_a_stub_is_reported_as_not_attempted_without_stopping_the_notebook(capsys):
+    assert checks.kd_loss.check(stub) is None
+    assert "Not attempted" in capsys.readouterr().out
+
+
+def test_an_unwritten_exercise_runs_on_the_reference_and_says_so_once(capsys):
+    student_logits, teacher_logits = torch.randn(2, 4, 5, generator=torch.Generator().manual_seed(0))
+    my_kd_loss = checks.kd_loss.or_reference(stub)
+    checks.kd_loss.check(my_kd_loss)
+    first = my_kd_loss(student_logits, teacher_logits, 2.0)
+    my_kd_loss(student_logits, teacher_logits, 2.0)
+    printed = capsys.readouterr().out
+    assert printed.count("not written yet; using the reference") == 1
+    assert "Not attempted" in printed
+    assert torch.equal(first, checks.reference_kd_loss(student_logits, teacher_logits, 2.0))
+
+
+def test_a_written_exercise_is_checked_and_used_as_written(capsys):
+    def wrong(s, t, temperature):
+        return checks.reference_kd_loss(s, t, temperature) / temperature**2
+
+    my_kd_loss = checks.kd_loss.or_reference(wrong)
+    with pytest.raises(ExerciseError, match="T² too small"):
+        checks.kd_loss.check(my_kd_loss)
+    logits = torch.randn(3, 5)
+    assert torch.equal(my_kd_loss(logits, logits * 2, 4.0), wrong(logits, logits * 2, 4.0))
+    assert "not written" not in capsys.readouterr().out
+
+
+def test_hints_come_in_two_levels_and_the_solution_shows_the_code(capsys):
+    for exercise in EXERCISES:
+        assert len(exercise.hints) == 2
     checks.kd_loss.hint()
+    checks.kd_loss.hint(2)
     checks.kd_loss.solution()
     printed = capsys.readouterr().out
-    assert "Hint" in printed and "def reference_kd_loss" in printed
+    assert "Hint 1" in printed and "Hint 2" in printed and "def reference_kd_loss" in printed
+    with pytest.raises(ValueError, match="level=3"):
+        checks.kd_loss.hint(3)
 
 
 KD_MISTAKES = {

@@ -1,5 +1,6 @@
 """Every master notebook opens and closes the same way, and is safe for nbval and GitHub."""
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -9,8 +10,14 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb")) + sorted(
     (REPO / "student_notebooks").glob("*.ipynb"))
+MASTERS = [path for path in NOTEBOOKS if path.parent.name == "notebooks"]
+
+_spec = importlib.util.spec_from_file_location("set_home", REPO / "tools" / "set_home.py")
+set_home = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(set_home)
+HOME, REF = set_home.current_home(REPO)  # [tool.kdmeta] in pyproject.toml: the one setting
 BADGE = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-         "(https://colab.research.google.com/github/kdmeta-course/kdmeta/blob/main/{path})")
+         f"(https://colab.research.google.com/github/{HOME}/blob/{REF}/{{path}})")
 
 
 def load(path: Path) -> dict:
@@ -40,12 +47,15 @@ def test_the_first_cell_has_badge_title_objectives_prerequisites_and_run_time(no
     assert re.search(r"min(utes)? on a 2-core CPU", header) and "GPU" in header
 
 
-def test_the_second_cell_is_the_colab_setup_that_never_reinstalls_torch(notebook):
+def test_the_second_cell_is_the_colab_setup_pinned_to_the_setting_and_never_reinstalls_torch(
+        notebook):
     setup = text(notebook[1]["cells"][1])
     assert 'if "google.colab" in sys.modules:' in setup
-    assert "kdmeta_lib @ git+https://github.com/kdmeta-course/kdmeta" in setup
+    assert f'KIT = "{HOME}@{REF}"' in setup, "run: python tools/set_home.py owner/name@ref"
+    assert 'f"kdmeta_lib @ git+https://github.com/{home}@{ref}"' in setup
     code = "\n".join(line for line in setup.splitlines() if not line.lstrip().startswith("#"))
     assert not re.search(r"install[^\n]*\btorch(vision)?\b(?!_)", code.replace("kdmeta_lib", ""))
+    assert "returncode != 0" in setup and "upload" in setup, "a failed install says what to do"
 
 
 def test_it_ends_with_summary_exercises_and_references(notebook):
@@ -76,3 +86,41 @@ def test_no_output_is_larger_than_a_megabyte(notebook):
     for cell in notebook[1]["cells"]:
         for output in cell.get("outputs", []):
             assert len(json.dumps(output)) < 1_000_000
+
+
+def exercises(content: dict) -> list[tuple[int, str, str]]:
+    """``(cell index, check name, function name)`` of each coded exercise (marked solution)."""
+    found = []
+    for index, cell in enumerate(content["cells"]):
+        if cell["cell_type"] == "code" and ("### BEGIN SOLUTION" in text(cell)
+                                            or "# YOUR CODE HERE" in text(cell)):
+            check = re.fullmatch(r"checks\.(\w+)\.check\((\w+)\)",
+                                 text(content["cells"][index + 1]).strip())
+            assert check, f"cell {index + 1} should be the exercise's check, alone in its cell"
+            found.append((index, *check.groups()))
+    return found
+
+
+def test_every_exercise_runs_on_the_reference_until_it_is_written(notebook):
+    for index, name, function in exercises(notebook[1]):
+        assert f"@checks.{name}.or_reference\ndef {function}(" in text(notebook[1]["cells"][index])
+
+
+def test_the_notebook_says_once_how_check_hint_and_solution_work(notebook):
+    cells = notebook[1]["cells"]
+    howto = [i for i, cell in enumerate(cells) if cell["cell_type"] == "markdown"
+             and "How the exercises work" in text(cell)]
+    assert len(howto) == 1, "one 'How the exercises work' paragraph per notebook"
+    paragraph = text(cells[howto[0]])
+    for part in (".check(", ".hint()", ".hint(2)", ".solution()", ".or_reference", "Not attempted"):
+        assert part in paragraph
+    assert howto[0] < exercises(notebook[1])[0][0], "before the first exercise"
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.name)
+def test_check_cells_show_the_verdict_and_nothing_else(master):
+    content = load(master)
+    for index, _, _ in exercises(content):
+        outputs = content["cells"][index + 1]["outputs"]
+        assert all(output["output_type"] == "stream" for output in outputs), \
+            f"cell {index + 1}: a check prints its verdict and returns None (no stray `True`)"

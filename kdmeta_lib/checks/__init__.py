@@ -1,10 +1,15 @@
 """Self-checks for the notebooks' exercises: accept a right answer, name the mistake in a wrong one.
 
-Each exercise is an :class:`Exercise` with three methods a learner calls in a notebook::
+Each exercise is an :class:`Exercise`; a notebook uses it like this::
 
-    checks.kd_loss.check(my_kd_loss)   # "Correct: ..." or an ExerciseError with a specific hint
-    checks.kd_loss.hint()              # a nudge, without the answer
-    checks.kd_loss.solution()          # the reference code
+    @checks.kd_loss.or_reference      # while this is a stub, the notebook runs on the reference
+    def my_kd_loss(student_logits, teacher_logits, temperature):
+        raise NotImplementedError     # the learner's code goes here
+
+    checks.kd_loss.check(my_kd_loss)  # prints "Correct: ...", "Not attempted: ...",
+                                      # or raises an ExerciseError that names the mistake
+    checks.kd_loss.hint()             # a nudge, without the answer; .hint(2) is more specific
+    checks.kd_loss.solution()         # the reference code
 
 A check runs the learner's function on small random inputs, compares it with the library's own
 implementation, and, when they differ, tests the typical mistakes one by one (a missing T², the KL

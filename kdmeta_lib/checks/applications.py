@@ -40,8 +40,12 @@ def _check_gap_recovered(answer: Callable) -> str:
 
 gap_recovered = Exercise(
     "the fraction of the gap recovered", _check_gap_recovered,
-    "how far the fused student moved (fused − alone), divided by how far it could go "
-    "(teacher − alone).",
+    ("The measure is 0 when the fused student is no better than the student alone, and 1 "
+     "when it is as accurate as the teacher. Which ratio of two accuracy differences behaves "
+     "like that?",
+     "Numerator: how much accuracy the fused student gained over the student alone. "
+     "Denominator: how far ahead of the student alone the teacher is. Return a fraction, not "
+     "a percentage."),
     reference_gap_recovered)
 
 
@@ -76,8 +80,12 @@ def _check_encode_name(answer: Callable) -> str:
 
 encode_name = Exercise(
     "encoding a name as character codes", _check_encode_name,
-    "[ord(c) if ord(c) < 0x250 else 0x250 for c in name[:max_len]], then append zeros up to "
-    "max_len and make a torch.long tensor.",
+    ("One integer per character: Python's ord gives a character's code point. Then handle "
+     "the two special cases the text names: characters outside Latin, and names that are not "
+     "max_len long.",
+     "Cut the name to max_len characters first; keep a code point below UNKNOWN as it is and "
+     "map any other to UNKNOWN itself; add zeros on the right up to max_len; return a "
+     "torch.long tensor."),
     reference_encode_name)
 
 
@@ -123,6 +131,10 @@ def _check_gaussian_policy_kl(answer: Callable) -> str:
 
 gaussian_policy_kl = Exercise(
     "the Gaussian policy-distillation KL", _check_gaussian_policy_kl,
-    "σ = log_std.exp(); per dimension log(σₛ/σₑ) + (σₑ² + (μₑ − μₛ)²) / (2σₛ²) − 0.5; "
-    ".sum(-1) over actions, then .mean() over states.",
+    ("Use the closed form above for one action dimension, with σ = exp(log σ). Then reduce "
+     "it: the KL of independent dimensions is a sum, and the loss averages over states.",
+     "Get the variances from the log-stds (σ² = exp(2 · log σ); shape [A], which broadcasts "
+     "against the [B, A] means), write the three terms of the formula elementwise for a [B, "
+     "A] tensor, sum over the last dimension and average what is left. The expert is the "
+     "first distribution."),
     reference_gaussian_policy_kl)

@@ -47,8 +47,12 @@ def _check_kd_loss(answer: Callable) -> str:
 
 kd_loss = Exercise(
     "the KD loss", _check_kd_loss,
-    "soften both logits with /T, take log_softmax of the student and softmax of the teacher, "
-    "F.kl_div(student_log_probs, teacher_probs, reduction='batchmean'), then multiply by T².",
+    ("F.kl_div(input, target) computes KL(target ‖ input) and wants its input as "
+     "log-probabilities. Which distribution is the target here, and which one needs the log?",
+     "Soften both sets of logits by the temperature before any softmax. The student goes in "
+     "as log-probabilities, the teacher as probabilities. Pick the reduction that averages "
+     "over the batch only (F.kl_div's documentation lists them), then undo the 1/T² "
+     "shrinkage of the gradients that the section 'Why the T²' explains."),
     reference_kd_loss)
 
 
@@ -83,5 +87,9 @@ def _check_distillation_loss(answer: Callable) -> str:
 
 distillation_loss = Exercise(
     "the combined distillation loss", _check_distillation_loss,
-    "alpha * kd_loss(student, teacher, T) + (1 - alpha) * F.cross_entropy(student, labels).",
+    ("Two terms, each with its own weight, the two weights summing to 1. In this course, "
+     "which term does α weight: the teacher's or the labels'?",
+     "The soft term is the KD loss (reuse kd_loss: it already holds the T²); the hard term "
+     "is the ordinary cross-entropy of the raw student logits with the labels, at T = 1. α "
+     "goes on the soft term, the rest of the weight on the hard one."),
     reference_distillation_loss)

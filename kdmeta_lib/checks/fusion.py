@@ -58,6 +58,9 @@ def _check_fused_loss(answer: Callable) -> str:
 
 fused_loss = Exercise(
     "the fused meta-batch loss", _check_fused_loss,
-    "loop over the tasks: for task i, alpha * kd_loss(s_i, t_i, T) + (1 - alpha) * "
-    "F.cross_entropy(s_i, y_i); then torch.stack(the losses).mean().",
+    ("It is notebook 01's combined loss, computed for each task of the meta-batch on its "
+     "own, and then combined over the tasks as the formula's (1/N) Σ says.",
+     "Go through the tasks along the first dimension (zip the student logits, teacher logits "
+     "and labels). For each task weight kd_loss by α and F.cross_entropy by 1 − α; then put "
+     "the N task losses in one tensor and average it (a sum would be N times too large)."),
     reference_fused_loss)

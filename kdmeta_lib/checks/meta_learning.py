@@ -53,8 +53,13 @@ def _check_split_episode(answer: Callable) -> str:
 
 split_episode = Exercise(
     "splitting an episode into support and query", _check_split_episode,
-    "slice class_images[:, :k_shot] and class_images[:, k_shot:], flatten the first two dims, and "
-    "build labels with torch.arange(n_way).repeat_interleave(...).",
+    ("Row c of class_images holds class c, so an image's label is its row index. The first "
+     "k_shot drawings of every row go to the support set, the remaining ones to the query "
+     "set.",
+     "Slice along dimension 1, then merge the first two dimensions (reshape or flatten(0, "
+     "1)) so that the drawings of one class stay next to each other. The labels must follow "
+     "that order: each class index repeated once per drawing (look at torch.arange with "
+     "repeat_interleave, not repeat)."),
     reference_split_episode)
 
 
@@ -90,8 +95,13 @@ def _check_prototype_logits(answer: Callable) -> str:
 
 prototype_logits = Exercise(
     "ProtoNet logits", _check_prototype_logits,
-    "prototype c = mean of the support embeddings with label c; "
-    "logits = -torch.cdist(query_embeddings, prototypes) ** 2.",
+    ("A prototype is one vector per class, made from that class's support embeddings. A "
+     "query's logit for a class must grow as the query gets closer to that class's "
+     "prototype.",
+     "Prototype c: the mean of the support embeddings labelled c (a one-hot matrix of "
+     "support_y turns the per-class means into one matrix product, or loop over the "
+     "classes). Logit: minus the squared Euclidean distance; broadcasting [Q, 1, D] against "
+     "[1, N, D] gives every pair."),
     reference_prototype_logits)
 
 
@@ -132,6 +142,10 @@ def _check_inner_step(answer: Callable) -> str:
 
 inner_step = Exercise(
     "one MAML inner step", _check_inner_step,
-    "grads = torch.func.grad(loss_fn)(params); then a dict comprehension "
-    "{name: p - inner_lr * grads[name]}.",
+    ("One step of gradient descent on every tensor of the dict, with step size inner_lr. The "
+     "result must stay differentiable with respect to params: second-order MAML "
+     "backpropagates through it.",
+     "torch.func.grad turns loss_fn into a function that returns a dict of gradients with "
+     "the same keys as params. Build a new dict from each parameter and its gradient; no "
+     "detach, no torch.no_grad, and a minus sign (descent)."),
     reference_inner_step)
