@@ -142,7 +142,7 @@ def test_a_slow_or_absent_network_falls_back_to_glyphs_within_seconds(isolated_d
     start = time.perf_counter()
     fallback = load_fewshot_data(verbose=False)
     assert fallback.source == "glyphs" and "download failed" in fallback.description
-    assert time.perf_counter() - start < 8
+    assert time.perf_counter() - start < 15  # 1 s timeout + generating the glyphs
     if server:
         server.close()
 

@@ -43,7 +43,11 @@ def test_every_master_has_at_least_three_exercises_and_one_coded_stub(master):
     assert exercises.count("\n1. ") + exercises.count("\n2. ") + exercises.count("\n3. ") >= 3
 
 
-STUDENT_TIME_LIMIT_S = 240  # each student copy, top to bottom, offline, on a 2-core CPU
+# A guard against a hung kernel, not a speed target: speed is measured on an idle machine by
+# `KDMETA_DATA=$(mktemp -d) KDMETA_OFFLINE=1 python benchmarks/notebook_times.py
+# --notebook-dir student_notebooks --out <folder>` (target: under 4 min each on 2 cores), never by
+# a timed test, which a busy CI machine would fail for reasons that have nothing to do with the kit.
+CELL_TIMEOUT_S = 1200
 
 
 @pytest.fixture
@@ -64,11 +68,10 @@ def test_the_student_copy_runs_to_the_end_offline_on_the_reference(master, offli
 
     student = nbformat.reads(generator.expected_student_notebooks()[master.name], as_version=4)
     start = time.perf_counter()
-    NotebookClient(student, timeout=STUDENT_TIME_LIMIT_S, kernel_name="python3",
+    NotebookClient(student, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                    resources={"metadata": {"path": str(REPO / "student_notebooks")}}).execute()
     seconds = time.perf_counter() - start
     print(f"student_notebooks/{master.name}: ran to the end offline in {seconds:.0f} s")
-    assert seconds < STUDENT_TIME_LIMIT_S, f"{master.name} took {seconds:.0f} s"
     printed = "".join(output.get("text", "") for cell in student.cells if cell.cell_type == "code"
                       for output in cell.outputs)
     stubs = [i for i, cell in enumerate(student.cells)
