@@ -11,7 +11,9 @@ respect to the student's logits shrinks like 1/T², so the T² factor keeps its 
 T and lets you change T without retuning α.
 
 Romero et al. 2015, "FitNets: Hints for Thin Deep Nets", match hidden features instead of outputs;
-:func:`hint_loss` and :func:`cosine_feature_loss` are the two usual ways.
+:func:`hint_loss` and :func:`cosine_feature_loss` are the two usual ways. Park et al. 2019,
+"Relational Knowledge Distillation", match the *relations* between examples instead:
+:func:`relational_loss` needs no regressor, whatever the two widths.
 
 Every function here is pure and works under ``torch.func.vmap`` and ``torch.func.grad``: the
 argument checks look at shapes and numbers, never at the values of a transformed tensor.
@@ -20,6 +22,7 @@ Taught in notebook 01, sections "Soft targets" and "The KD loss".
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -152,3 +155,29 @@ def cosine_feature_loss(student_features: Tensor, teacher_features: Tensor) -> T
                          f"{tuple(teacher_features.shape)}; map one onto the other first (hint_loss)")
     cosine = F.cosine_similarity(student_features.flatten(1), teacher_features.flatten(1), dim=1)
     return (1 - cosine).mean()
+
+
+def relational_loss(student_embeddings: Tensor, teacher_embeddings: Tensor) -> Tensor:
+    """RKD distance loss (Park et al. 2019): match the pairwise distances within a batch.
+
+        ψ(e)_ij = ‖e_i − e_j‖ / mean_{k≠l} ‖e_k − e_l‖,   loss = Huber(ψ(student), ψ(teacher))
+
+    Dividing by the mean distance makes the two models' scales irrelevant, so a Conv4-8 can
+    match a Conv4-64. Args: ``[batch, D_s]`` and ``[batch, D_t]`` (batch ≥ 2; the teacher's
+    detached). Returns a scalar ≥ 0, zero when one embedding is a scaled copy of the other.
+    """
+    if student_embeddings.dim() != 2 or teacher_embeddings.dim() != 2 or (
+            student_embeddings.shape[0] != teacher_embeddings.shape[0]
+            or student_embeddings.shape[0] < 2):
+        raise ValueError(f"need [batch ≥ 2, D] embeddings of the same batch, got "
+                         f"{tuple(student_embeddings.shape)} and {tuple(teacher_embeddings.shape)}")
+    off_diagonal = ~torch.eye(student_embeddings.shape[0], dtype=torch.bool,
+                              device=student_embeddings.device)
+
+    def scaled_distances(embeddings: Tensor) -> Tensor:  # [batch·(batch − 1)]
+        squared = (embeddings[:, None] - embeddings[None]).pow(2).sum(-1)[off_diagonal]
+        distances = squared.clamp_min(1e-12).sqrt()  # the clamp keeps the gradient finite at 0
+        return distances / distances.mean()
+
+    return F.smooth_l1_loss(scaled_distances(student_embeddings),
+                            scaled_distances(teacher_embeddings))

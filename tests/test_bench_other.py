@@ -48,17 +48,27 @@ def test_distillation_smoke(isolated_data, tmp_path):
 
 
 def test_fusion_smoke(isolated_data, tmp_path):
+    """Every arm of issue 13's design, at a few steps each on the offline glyphs."""
     results = run_benchmark("fusion", tmp_path, "--minutes", "1", "--teacher-width", "8",
-                            "--teacher-steps", "2", "--student-steps", "2", "--episodes", "10",
-                            "--guided-episodes", "3", "--guided-steps", "1")["results"]
-    assert results["data"] == "glyphs"
-    for arm in (results["alone"], results["fused"], results["teacher"]["accuracy"]):
-        check_ci(arm)
-    assert results["teacher"]["steps"] == 2 and results["student"]["steps"] == 2
-    assert set(results["student"]["seconds"]) == {"alone", "fused"}
-    assert results["gap_recovered"] is None or isinstance(results["gap_recovered"], float)
-    assert isinstance(results["target_met"], bool)
-    assert results["per_seed"][0]["guided"]["episodes"] == 3
+                            "--teacher-steps", "2", "--steps", "2", "--widths", "8",
+                            "--student-width", "8", "--budget-steps", "1", "2", "--seeds", "2",
+                            "--subset-classes", "30", "--episodes", "6", "--train-episodes", "3",
+                            "--held-out-episodes", "2", "--held-out-steps", "1",
+                            "--workers", "1")["results"]
+    assert results["data"] == "glyphs" and results["subset_classes"] == 30
+    for model in results["capacity"].values():
+        for key in ("train", "test", "fidelity"):
+            check_ci(model[key])
+    assert set(results["arms"]) == {"a", "b", "c", "d", "e"}
+    for arm in results["arms"].values():
+        assert arm["seconds"] > 0 and len(arm["per_seed"]) == 2
+    assert results["equal_time_alone"]["steps"] >= 1
+    assert set(results["distilled"]) == {"b", "normalised", "relational", "more_shots",
+                                         "per_task"}
+    assert set(results["budget"]) == {"alone", "fused", "alone-matched"}
+    assert len(results["held_out"]) == 5
+    assert all(isinstance(met, bool) for key, met in results["targets"].items()
+               if key != "best_arm")
 
 
 def test_notebook_times_smoke(isolated_data, tmp_path):
