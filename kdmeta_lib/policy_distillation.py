@@ -38,6 +38,22 @@ def gaussian_kl(expert_means: Tensor, expert_log_std: Tensor, student_means: Ten
     return per_dimension.sum(-1)
 
 
+def gaussian_kl_parts(expert_means: Tensor, expert_log_std: Tensor, student_means: Tensor,
+                      student_log_std: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`gaussian_kl` split into a part from the spreads σ and a part from the means μ.
+
+        spread part = Σ_dims log(σₛ/σₑ) + σₑ²/(2σₛ²) − 1/2   (0 when σₛ = σₑ; the same in every
+                                                             state when σ is state-independent)
+        mean part   = Σ_dims (μₑ − μₛ)² / (2σₛ²)             (how far apart the actions aim)
+
+    Their sum is :func:`gaussian_kl`. Shapes as there: both parts are ``[...]``.
+    """
+    expert_var, student_var = (2 * expert_log_std).exp(), (2 * student_log_std).exp()
+    spread = student_log_std - expert_log_std + expert_var / (2 * student_var) - 0.5
+    mean = (expert_means - student_means) ** 2 / (2 * student_var)
+    return spread.expand_as(mean).sum(-1), mean.sum(-1)
+
+
 def categorical_policy_kl(expert_logits: Tensor, student_logits: Tensor,
                           temperature: float = 1.0) -> Tensor:
     """KL(softmax(expert/T) ‖ softmax(student/T)), averaged over states: ``[B, n_actions]`` → scalar.

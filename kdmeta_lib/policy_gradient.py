@@ -131,29 +131,42 @@ def adaptation_step(policy: nn.Module, params: Params, observations: Tensor, act
     return adapt(task_loss, params, inner_lr=inner_lr, inner_steps=1)
 
 
-def returns_while_adapting(policy: nn.Module, params: Params, env: PointNavigation, *,
-                           inner_steps: int, inner_lr: float,
-                           seed: int = 0) -> dict[int, Tensor]:
-    """Return of each task after 0, 1, …, ``inner_steps`` REINFORCE steps from ``params``.
+def play_while_adapting(policy: nn.Module, params: Params, env: PointNavigation, *,
+                        inner_steps: int, inner_lr: float,
+                        seed: int = 0) -> dict[int, Trajectories]:
+    """The episodes played after 0, 1, …, ``inner_steps`` REINFORCE steps from ``params``.
 
-    Each step plays ``env.n_episodes`` episodes per task and updates that task's own weights.
+    Each step plays ``env.n_episodes`` episodes per task and updates that task's own weights on
+    them (``adaptation_step``), so the episodes after k steps were played by the adapted weights.
 
     Returns:
-        ``{steps: returns [n_tasks]}`` (mean return over the episodes played with those weights).
+        ``{steps: Trajectories}`` (``observations [n_tasks, n_episodes, horizon, 2]``, …).
     """
     check_inner_loop(inner_lr, inner_steps)
     generator = torch.Generator().manual_seed(seed)
     task_params = stack_params(detached(params), env.n_tasks)
     step = vmap(adaptation_step, in_dims=(None, 0, 0, 0, 0, None))
-    results = {}
+    played = {}
     for steps in range(inner_steps + 1):
-        trajectories = rollout(policy, task_params, env, generator)
-        results[steps] = trajectories.returns()
+        played[steps] = trajectories = rollout(policy, task_params, env, generator)
         if steps < inner_steps:  # the episodes just played are the experience to learn from
-            task_params = step(policy, task_params, trajectories.observations,
-                               trajectories.actions, trajectories.rewards, inner_lr)
-            task_params = detached(task_params)
-    return results
+            task_params = detached(step(policy, task_params, trajectories.observations,
+                                        trajectories.actions, trajectories.rewards, inner_lr))
+    return played
+
+
+def returns_while_adapting(policy: nn.Module, params: Params, env: PointNavigation, *,
+                           inner_steps: int, inner_lr: float,
+                           seed: int = 0) -> dict[int, Tensor]:
+    """Return of each task after 0, 1, …, ``inner_steps`` REINFORCE steps from ``params``.
+
+    Returns:
+        ``{steps: returns [n_tasks]}`` (mean return over the episodes played with those weights),
+        from :func:`play_while_adapting`'s episodes.
+    """
+    played = play_while_adapting(policy, params, env, inner_steps=inner_steps,
+                                 inner_lr=inner_lr, seed=seed)
+    return {steps: trajectories.returns() for steps, trajectories in played.items()}
 
 
 def train_per_task(policy: nn.Module, env: PointNavigation, *, n_iterations: int, lr: float,

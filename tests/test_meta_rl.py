@@ -5,7 +5,8 @@ import torch
 
 from kdmeta_lib.meta_rl import meta_train_policy
 from kdmeta_lib.policy_gradient import (GaussianPolicy, advantages, gaussian_log_prob,
-                                        returns_while_adapting, rollout, stack_params,
+                                        play_while_adapting, returns_while_adapting,
+                                        rollout, stack_params,
                                         train_per_task)
 from kdmeta_lib.rl_envs import PointNavigation, sample_goals
 
@@ -42,6 +43,19 @@ def test_per_task_training_improves_the_return():
     experts = train_per_task(policy, env, n_iterations=15, lr=0.03)
     after = rollout(policy, experts, env, torch.Generator().manual_seed(0)).returns()
     assert after.mean() > before.mean() + 0.5
+
+
+def test_the_episodes_played_while_adapting_give_the_returns_while_adapting():
+    torch.manual_seed(0)
+    policy = GaussianPolicy(hidden=8)
+    env = PointNavigation(sample_goals(3, seed=0), n_episodes=4, horizon=5)
+    params = dict(policy.named_parameters())
+    played = play_while_adapting(policy, params, env, inner_steps=2, inner_lr=0.1, seed=3)
+    returns = returns_while_adapting(policy, params, env, inner_steps=2, inner_lr=0.1, seed=3)
+    assert sorted(played) == sorted(returns) == [0, 1, 2]
+    assert played[1].observations.shape == (3, 4, 5, 2)
+    assert all(torch.equal(played[k].returns(), returns[k]) for k in returns)
+    assert not torch.equal(played[0].actions, played[1].actions)
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.5])

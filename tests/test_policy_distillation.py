@@ -5,7 +5,7 @@ import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
 from kdmeta_lib.policy_distillation import (categorical_policy_kl, gaussian_kl,
-                                            policy_distillation_loss)
+                                            gaussian_kl_parts, policy_distillation_loss)
 from kdmeta_lib.policy_gradient import GaussianPolicy
 
 
@@ -23,6 +23,17 @@ def test_gaussian_kl_matches_torch_distributions():
     ours = gaussian_kl(expert_means, expert_log_std, student_means, student_log_std)
     assert ours.shape == (8,)
     assert torch.allclose(ours, kl_divergence(expert, student), atol=1e-5)
+
+
+def test_the_spread_part_and_the_mean_part_add_up_to_the_kl():
+    expert_means, expert_log_std, student_means, student_log_std = random_gaussians(2)
+    spread, mean = gaussian_kl_parts(expert_means, expert_log_std, student_means, student_log_std)
+    total = gaussian_kl(expert_means, expert_log_std, student_means, student_log_std)
+    assert spread.shape == mean.shape == (8,) and torch.allclose(spread + mean, total, atol=1e-6)
+    assert torch.allclose(spread, spread[0].expand(8))        # σ does not depend on the state
+    same_spread, _ = gaussian_kl_parts(expert_means, expert_log_std, student_means, expert_log_std)
+    _, same_mean = gaussian_kl_parts(expert_means, expert_log_std, expert_means, student_log_std)
+    assert same_spread.abs().max() < 1e-6 and same_mean.abs().max() < 1e-6
 
 
 def test_gaussian_kl_is_positive_and_zero_only_for_equal_policies():

@@ -3,11 +3,13 @@ import torch
 
 from kdmeta_lib.episodes import EpisodeSampler
 from kdmeta_lib.text_models import CharCNN
+from kdmeta_lib.data.name_lists import FAKER_VERSION
 from kdmeta_lib.data.text_tasks import (LANGUAGES, META_TEST_LOCALES, PAD, UNKNOWN, VOCAB_SIZE,
                                    decode_names, encode_names, faker_full_names,
-                                   load_name_tasks)
+                                   load_name_tasks, shipped_full_names)
 
-pytest.importorskip("faker")
+needs_faker = pytest.mark.skipif(__import__("importlib").util.find_spec("faker") is None,
+                                 reason="Faker is only needed to remake the shipped names")
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,35 @@ def test_meta_training_and_meta_test_languages_are_disjoint(tasks):
     assert tasks.test.shape == (len(tasks.test_locales), 30, 16)
 
 
+def test_the_names_do_not_depend_on_faker_being_installed(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "faker", None)  # `import faker` now fails
+    data = load_name_tasks(names_per_language=5, max_len=16, verbose=False)
+    assert data.test.shape == (len(META_TEST_LOCALES), 5, 16)
+    assert FAKER_VERSION in data.description
+
+
+def test_shipped_names_are_distinct_full_names_and_seed_zero_keeps_their_order():
+    names = shipped_full_names("fi_FI", 200)
+    assert len(set(names)) == 200 and all(" " in name for name in names)
+    assert shipped_full_names("fi_FI", 10) == names[:10]
+    assert set(shipped_full_names("fi_FI", 10, seed=1)) <= set(names)
+    assert shipped_full_names("fi_FI", 10, seed=1) != names[:10]
+    with pytest.raises(ValueError, match="shipped lists hold 200"):
+        shipped_full_names("fi_FI", 201)
+    with pytest.raises(ValueError, match="no shipped names"):
+        shipped_full_names("xx_XX", 5)
+
+
+@needs_faker
+def test_the_shipped_names_are_what_their_faker_version_composes():
+    import faker
+    if faker.VERSION != FAKER_VERSION:
+        pytest.skip(f"the lists were made with Faker {FAKER_VERSION}, {faker.VERSION} is installed")
+    for locale in ("fi_FI", "is_IS", "pl_PL"):
+        assert faker_full_names(locale, 200) == shipped_full_names(locale, 200)
+
+
+@needs_faker
 def test_the_same_seed_gives_the_same_names_and_another_seed_others():
     assert faker_full_names("fi_FI", 10, seed=1) == faker_full_names("fi_FI", 10, seed=1)
     assert faker_full_names("fi_FI", 10, seed=1) != faker_full_names("fi_FI", 10, seed=2)
@@ -51,6 +82,7 @@ def test_the_same_seed_gives_the_same_names_and_another_seed_others():
     assert len(set(names)) == 10 and all(" " in name for name in names)
 
 
+@needs_faker
 def test_an_unknown_locale_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="no locale"):
         faker_full_names("xx_XX", 5)

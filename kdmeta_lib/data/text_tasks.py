@@ -2,8 +2,10 @@
 
 A *task* is N languages with K example names each (the support set); the learner must tell the
 language of new names (the query set). The names come from the real per-locale first- and
-last-name lists that ship inside the ``Faker`` package (MIT licence), so everything works offline:
-one example is a full name, "first last", that Faker composes from one locale's lists.
+last-name lists that ship inside the ``Faker`` package (MIT licence): one example is a full name,
+"first last", that Faker composes from one locale's lists. The library ships the names it uses
+(``name_lists``, made once with a fixed Faker version), so the data, and every figure of the
+notebook, are the same whatever Faker is installed, and nothing needs the network.
 
 * One class = one language, i.e. one Faker locale (``"fi_FI"``: Finnish names).
 * Meta-training and meta-test use *disjoint* languages (:data:`META_TEST_LOCALES`): at test time
@@ -24,6 +26,7 @@ import torch
 from torch import Tensor
 
 from ..support.validation import check_integer
+from .name_lists import FAKER_VERSION, NAMES, NAMES_PER_LANGUAGE
 
 PAD, UNKNOWN = 0, 0x250  # padding index; every non-Latin character maps to UNKNOWN
 VOCAB_SIZE = UNKNOWN + 1  # code points 0 … 0x24F (Basic Latin … Latin Extended-B) + UNKNOWN
@@ -53,7 +56,7 @@ def faker_full_names(locale: str, n_names: int, seed: int = 0) -> list[str]:
     """
     check_integer("n_names", n_names)
     check_integer("seed", seed, minimum=0)
-    from faker import Faker  # an optional dependency, imported only when text tasks are built
+    from faker import Faker  # needed only to (re)make the shipped lists of name_lists
     from faker.config import AVAILABLE_LOCALES
 
     if locale not in AVAILABLE_LOCALES:
@@ -67,6 +70,29 @@ def faker_full_names(locale: str, n_names: int, seed: int = 0) -> list[str]:
             return list(names)
     raise ValueError(f"Faker gave only {len(names)} distinct names for {locale}; "
                      f"ask for n_names ≤ {len(names)}")
+
+
+def shipped_full_names(locale: str, n_names: int, seed: int = 0) -> list[str]:
+    """``n_names`` full names of ``locale`` from the lists shipped in :mod:`.name_lists`.
+
+    ``seed = 0`` gives the first ``n_names`` (what ``faker_full_names(locale, n_names, 0)`` gave
+    with the Faker version the lists were made with); another seed, a random subset.
+
+    Raises:
+        ValueError: an unknown locale, or more names than the shipped lists hold.
+    """
+    check_integer("n_names", n_names)
+    check_integer("seed", seed, minimum=0)
+    if locale not in NAMES:
+        raise ValueError(f"no shipped names for locale {locale!r}; pick one of {sorted(NAMES)}")
+    if n_names > NAMES_PER_LANGUAGE:
+        raise ValueError(f"the shipped lists hold {NAMES_PER_LANGUAGE} names per language, "
+                         f"got n_names={n_names}; use faker_full_names for more")
+    names = NAMES[locale].split("|")
+    if seed:
+        order = torch.randperm(len(names), generator=torch.Generator().manual_seed(seed))
+        names = [names[i] for i in order.tolist()]
+    return names[:n_names]
 
 
 def encode_names(names: list[str], max_len: int = 12) -> Tensor:
@@ -117,15 +143,15 @@ def load_name_tasks(names_per_language: int = 200, max_len: int = 24, seed: int 
                     verbose: bool = True) -> TextTaskData:
     """Build the name-to-language few-shot data: ``names_per_language`` full names per language.
 
-    The same ``seed`` (and Faker version) gives the same names.
+    The names come from the shipped lists (:func:`shipped_full_names`), so the same ``seed``
+    gives the same names whatever Faker version is installed (or none).
     """
-    rows = {locale: encode_names(faker_full_names(locale, names_per_language, seed), max_len)
+    rows = {locale: encode_names(shipped_full_names(locale, names_per_language, seed), max_len)
             for locale in LANGUAGES}
     test_locales = META_TEST_LOCALES
     train_locales = tuple(locale for locale in LANGUAGES if locale not in test_locales)
-    import faker
-
-    description = (f"Faker {faker.VERSION} full names (MIT licence): {len(train_locales)} "
+    description = (f"full names composed by Faker {FAKER_VERSION} from its name lists (MIT "
+                   f"licence), shipped with kdmeta_lib: {len(train_locales)} "
                    f"meta-training languages, {len(test_locales)} unseen meta-test languages "
                    f"({', '.join(LANGUAGES[locale] for locale in test_locales)}), "
                    f"{names_per_language} names each")
@@ -134,3 +160,8 @@ def load_name_tasks(names_per_language: int = 200, max_len: int = 24, seed: int 
     return TextTaskData(torch.stack([rows[locale] for locale in train_locales]),
                         torch.stack([rows[locale] for locale in test_locales]),
                         train_locales, test_locales, description)
+
+
+if __name__ == "__main__":  # regenerate name_lists.py's NAMES lines (needs Faker)
+    for code in LANGUAGES:
+        print(f'    "{code}": "' + "|".join(faker_full_names(code, NAMES_PER_LANGUAGE)) + '",')
