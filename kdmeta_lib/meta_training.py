@@ -4,7 +4,7 @@ All learners share the per-task signature of :data:`kdmeta_lib.functional.TaskLo
 four functions train and test ProtoNet, MAML, ANIL and Reptile:
 
 * :func:`meta_train`: sample a meta-batch of tasks, average their query losses, take one outer
-  optimizer step, repeat; returns a :class:`History`.
+  optimizer step, repeat for a number of steps or a wall-clock budget; returns a :class:`History`.
 * :func:`episode_accuracies`: one accuracy per fresh test episode. It adapts exactly as training
   does (same task loss, same ``adapt``), only without the outer gradient;
 * :func:`evaluate`: the same as mean ± 95% CI over ≥ 600 episodes.
@@ -16,8 +16,10 @@ Taught in notebook 02, sections "ProtoNet on Omniglot" onwards.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,12 +40,14 @@ class History:
     Attributes:
         loss: mean training objective over the meta-batch (the query loss for most learners).
         accuracy: mean query accuracy over the meta-batch, a fraction in [0, 1].
-        seconds: wall-clock time of the whole training run.
+        seconds: wall-clock time of the training steps (checkpoint evaluations not included).
+        checkpoints: ``{training seconds: on_checkpoint(model)}`` (see :func:`meta_train`).
     """
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    checkpoints: dict[float, Any] = field(default_factory=dict)
 
     def smoothed_accuracy(self, window: int = 20) -> list[float]:
         """Running mean of the training accuracy over ``window`` steps, for plotting."""
@@ -53,9 +57,12 @@ class History:
 
 
 def meta_train(model: nn.Module, task_loss: TaskLoss, config: Any, sampler: EpisodeSampler, *,
-               n_iterations: int, n_tasks: int = 4, outer_lr: float = 1e-3,
-               optimizer: torch.optim.Optimizer | None = None, vectorize: bool | None = None,
-               cosine_decay: bool = False, description: str = "meta-training") -> History:
+               n_iterations: int | None = None, seconds: float | None = None, n_tasks: int = 4,
+               outer_lr: float = 1e-3, optimizer: torch.optim.Optimizer | None = None,
+               vectorize: bool | None = None, cosine_decay: bool = False,
+               checkpoints: Sequence[float] = (),
+               on_checkpoint: Callable[[nn.Module], Any] | None = None,
+               description: str = "meta-training") -> History:
     """Meta-train ``model`` in place: minimise the mean task loss over meta-batches of tasks.
 
         θ ← θ − outer_lr · Adam( ∇θ (1/n_tasks) Σ_τ task_loss_τ(θ) )
@@ -65,41 +72,63 @@ def meta_train(model: nn.Module, task_loss: TaskLoss, config: Any, sampler: Epis
         task_loss: a learner's per-task function, e.g. ``maml.task_loss``.
         config: that learner's hyperparameters, e.g. ``MamlConfig(inner_steps=1)``.
         sampler: draws training episodes (from the *training* classes).
-        n_iterations: outer steps.
+        n_iterations: outer steps; or else
+        seconds: a wall-clock budget: train until this many seconds of training steps are spent
+            (give exactly one of the two). Equal budgets make a fair race between learners.
         n_tasks: tasks per outer step (the meta-batch size).
         outer_lr: learning rate of the default Adam optimizer.
         optimizer: use this optimizer instead of Adam (e.g. plain SGD for Reptile).
         cosine_decay: lower the learning rate from its start value to 0 along a half cosine
-            over the ``n_iterations`` steps. A short run then ends with small, precise steps,
-            which gains several points of accuracy when the budget is a few hundred steps.
+            over the ``n_iterations`` steps (or the ``seconds``). A short run then ends with small,
+            precise steps, which gains several points of accuracy when the budget is a few hundred
+            steps.
         vectorize: run the tasks of a meta-batch with ``vmap`` (``True``) or a Python loop
             (``False``); ``None`` chooses for the device (see ``functional.run_tasks``).
+        checkpoints, on_checkpoint: after the first step that ends at or past each checkpoint
+            (in training seconds), store ``on_checkpoint(model)`` (e.g. a test accuracy) in
+            ``History.checkpoints``; its run time is not counted as training time.
         description: label of the progress bar.
     Returns:
         The :class:`History` of training losses and accuracies.
     """
-    check_integer("n_iterations", n_iterations)
+    if (n_iterations is None) == (seconds is None):
+        raise ValueError("give meta_train either n_iterations (outer steps) or seconds (a "
+                         f"wall-clock budget), not both or neither; got {n_iterations=}, {seconds=}")
+    if seconds is None:
+        check_integer("n_iterations", n_iterations)
+    else:
+        check_real("seconds", seconds, above=0, hint="a few seconds to minutes")
     check_integer("n_tasks", n_tasks, hint="4 tasks per meta-batch is typical")
     if optimizer is None:
         check_real("outer_lr", outer_lr, above=0, hint="try 1e-3")
         optimizer = torch.optim.Adam(model.parameters(), lr=outer_lr)
-    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=n_iterations)
-                if cosine_decay else None)
+    start_lrs = [group["lr"] for group in optimizer.param_groups]
     device = next(model.parameters()).device
-    history, start = History(), time.perf_counter()
+    history, pending = History(), sorted(checkpoints)
     model.train()
-    for _ in progress(range(n_iterations), description, total=n_iterations):
+    steps = range(n_iterations) if seconds is None else itertools.count()
+    for step in progress(steps, description, total=n_iterations):
+        if seconds is not None and history.seconds >= seconds:
+            break
+        start = time.perf_counter()
+        if cosine_decay:  # half cosine over the steps, or over the clock
+            done = step / n_iterations if seconds is None else history.seconds / seconds
+            for group, start_lr in zip(optimizer.param_groups, start_lrs):
+                group["lr"] = start_lr * 0.5 * (1.0 + math.cos(math.pi * done))
         episode = sampler.sample_batch(n_tasks).to(device)
         losses, accuracies = run_tasks(task_loss, model, episode, config=config,
                                        vectorize=vectorize)
         optimizer.zero_grad(set_to_none=True)
         losses.mean().backward()
         optimizer.step()
-        if schedule is not None:
-            schedule.step()
         history.loss.append(losses.mean().item())
         history.accuracy.append(accuracies.mean().item())
-    history.seconds = time.perf_counter() - start
+        history.seconds += time.perf_counter() - start
+        while pending and history.seconds >= pending[0]:
+            history.checkpoints[pending.pop(0)] = on_checkpoint(model)
+    if cosine_decay and seconds is None:
+        for group in optimizer.param_groups:
+            group["lr"] = 0.0  # where the half cosine ends
     return history
 
 

@@ -138,3 +138,17 @@ def test_maml_beats_chance_after_a_few_dozen_iterations(glyphs, first_order):
     result = evaluate(model, maml.task_loss, config, EpisodeSampler(glyphs[1], 5, 1, 5, seed=1),
                       n_episodes=60)
     assert result.low > 0.3, f"MAML (first_order={first_order}) at chance level: {result}"
+
+
+def test_first_order_gradients_approach_second_order_ones_as_the_inner_step_shrinks(glyphs):
+    model = small_model()
+    episode = EpisodeSampler(glyphs[0], 5, 1, 3, seed=0).sample_batch(4)
+
+    def agreement(inner_lr):
+        second = meta_gradients(model, episode, maml.MamlConfig(inner_lr, 1), False)[1]
+        first = meta_gradients(model, episode, maml.MamlConfig(inner_lr, 1, first_order=True),
+                               False)[1]
+        flat = [torch.cat([g.flatten() for g in grads]) for grads in (first, second)]
+        return F.cosine_similarity(*flat, dim=0).item()
+
+    assert agreement(0.01) > agreement(0.4)  # the dropped term α∇²L_S shrinks with α

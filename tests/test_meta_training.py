@@ -87,3 +87,21 @@ def test_cosine_decay_lowers_the_learning_rate_to_zero_by_the_last_step(glyphs):
                EpisodeSampler(glyphs[0], 5, 1, 2, seed=0), n_iterations=4, n_tasks=1,
                optimizer=optimizer, cosine_decay=True)
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_seconds_budget_trains_until_the_clock_is_spent_and_records_checkpoints(glyphs):
+    model = Conv4(width=8)
+    history = meta_train(model, protonet.task_loss, protonet.ProtoNetConfig(5),
+                         EpisodeSampler(glyphs[0], 5, 1, 2, seed=0), seconds=0.3, n_tasks=1,
+                         cosine_decay=True, checkpoints=(0.0, 0.15, 0.3),
+                         on_checkpoint=lambda trained: trained is model)
+    assert history.seconds >= 0.3 and len(history.loss) >= 1
+    assert history.checkpoints == {0.0: True, 0.15: True, 0.3: True}
+
+
+def test_meta_train_needs_exactly_one_of_steps_and_seconds(glyphs):
+    sampler = EpisodeSampler(glyphs[0], 5, 1, 2, seed=0)
+    for budget in ({}, {"n_iterations": 2, "seconds": 1.0}):
+        with pytest.raises(ValueError, match="either n_iterations"):
+            meta_train(Conv4(width=8), protonet.task_loss, protonet.ProtoNetConfig(5), sampler,
+                       **budget)
