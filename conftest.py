@@ -41,17 +41,22 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 _notebook_seconds: dict[str, float] = {}
+STUDENT_RUN = "test_the_student_copy_runs_to_the_end_offline_on_the_reference["
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Add up the time of every cell of each notebook (nbval runs one test item per cell)."""
+    """Add up each notebook's cells (nbval runs one test item per cell); time each student copy."""
     path = report.nodeid.split("::")[0]
     if path.endswith(".ipynb"):
         _notebook_seconds[path] = _notebook_seconds.get(path, 0.0) + report.duration
+    elif STUDENT_RUN in report.nodeid and report.when == "call":
+        # tests/test_student_notebooks.py runs each student copy offline, top to bottom.
+        name = report.nodeid.split("[", 1)[1].rstrip("]")
+        _notebook_seconds[f"student_notebooks/{name} (offline)"] = report.duration
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    """Print each notebook's run time: the figures the README's learning path quotes."""
+    """Print each notebook's run time in this run (the README quotes benchmarks/notebook_times.py)."""
     if not _notebook_seconds:
         return
     terminalreporter.section("notebook run times (this machine)")
