@@ -27,3 +27,14 @@ def test_asking_for_a_missing_gpu_says_so():
 def test_progress_yields_every_item(monkeypatch):
     monkeypatch.setenv("KDMETA_PROGRESS", "1")
     assert list(progress(range(4), "counting")) == [0, 1, 2, 3]
+
+
+def test_cpu_friendly_uses_channels_last_on_the_cpu_only():
+    from kdmeta_lib import Conv4
+    from kdmeta_lib.support.runtime import cpu_friendly
+
+    weight = cpu_friendly(Conv4(4), "cpu").features[1][0].weight  # 4 input channels
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    # Any other device keeps the default layout: vmap cannot query channels-last strides on CUDA.
+    elsewhere = cpu_friendly(Conv4(4), "meta").features[1][0].weight
+    assert elsewhere.device.type == "meta" and elsewhere.is_contiguous()
