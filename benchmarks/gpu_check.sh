@@ -21,7 +21,7 @@ python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; \
 print('GPU check on', torch.cuda.get_device_name(0), 'torch', torch.__version__)" || exit 1
 
 start=$(date +%s)
-python3 benchmarks/notebook_times.py --device cuda --minutes 8 --out "$out"
+python3 benchmarks/notebook_times.py --device cuda --minutes "${GPU_CHECK_MINUTES:-8}" --out "$out"
 echo "notebooks: $(( $(date +%s) - start )) s"
 python3 -m pytest -q -x -p no:cacheprovider tests/test_runtime.py tests/test_protonet.py \
     tests/test_maml.py tests/test_fused.py tests/test_distillation.py 2>&1 | tail -5 | tee "$out/pytest.log"
