@@ -23,6 +23,11 @@ print('GPU check on', torch.cuda.get_device_name(0), 'torch', torch.__version__)
 start=$(date +%s)
 python3 benchmarks/notebook_times.py --device cuda --minutes "${GPU_CHECK_MINUTES:-8}" --out "$out"
 echo "notebooks: $(( $(date +%s) - start )) s"
+notebooks_ok=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['results']['all_ok'])" \
+    "$out/notebook_times.json")
 python3 -m pytest -q -x -p no:cacheprovider tests/test_runtime.py tests/test_protonet.py \
-    tests/test_maml.py tests/test_fused.py tests/test_distillation.py 2>&1 | tail -5 | tee "$out/pytest.log"
-echo "GPU check: finished in $(( $(date +%s) - start )) s"
+    tests/test_maml.py tests/test_fused.py tests/test_distillation.py >"$out/pytest.log" 2>&1
+tests_rc=$?
+tail -5 "$out/pytest.log"
+echo "GPU check: finished in $(( $(date +%s) - start )) s; every notebook ran: $notebooks_ok; unit tests rc $tests_rc"
+[ "$notebooks_ok" = True ] && [ "$tests_rc" = 0 ]  # the script's exit status: 0 only if all passed

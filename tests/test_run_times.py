@@ -16,7 +16,6 @@ GPU = sync.load_minutes(sync.GPU_TIMES)
 MASTERS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
-
 def test_every_notebook_was_timed_and_ran_to_the_end():
     assert sorted(CPU) == [p.name for p in MASTERS], (
         "benchmarks/results/notebook_times.json lacks a notebook or recorded a failure: "
