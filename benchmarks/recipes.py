@@ -74,7 +74,8 @@ def default_recipes() -> dict[str, Recipe]:
                        test_steps={5: 3, 20: 3}, heads=(5, 20)),
         # First order needs a smaller inner step than MAML's 0.4: step-matched (150 outer steps,
         # same seed and episodes, 5w1s, 3 test steps, 300 episodes) α = 0.4 gave 51.8 ± 1.3 %,
-        # α = 0.1 gave 75.0 ± 1.2 % (second-order MAML at 0.4: 55.1 ± 1.7 %). Notebook 02, §6.
+        # α = 0.1 gave 75.0 ± 1.2 % (second-order MAML at 0.4: 55.1 ± 1.7 %). Notebook 02
+        # (section 7) repeats the test at 50 outer steps and 100 episodes.
         "fomaml": Recipe(width=32, train_way=5, train_shot=1, train_query=5, n_tasks=8,
                          outer_lr=1e-3,
                          config=maml.MamlConfig(inner_lr=0.1, inner_steps=1, first_order=True),
