@@ -24,6 +24,7 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 # (file stem, heading) in the order the README shows them.
 SECTIONS = [
+    ("omniglot_accuracy_vinyals", "Omniglot like for like: the papers' (vinyals) split"),
     ("omniglot_accuracy", "Omniglot accuracy against the published numbers"),
     ("maml_speed", "Meta-learning speed and memory"),
     ("distillation", "Distillation on MNIST"),

@@ -266,7 +266,9 @@ def main() -> None:
             share_5way=args.share_5way, seed=args.seed, device=args.device,
             fast_layout=fast_layout, bfloat16=bfloat16)
         results["algorithms"][name]["minutes"] = minutes
-    common.write_results(NAME, args, results, markdown(results, data), plot(results))
+    # one results file per split, so the papers' comparison never overwrites the other table
+    name = NAME if args.split == "background" else f"{NAME}_{args.split}"
+    common.write_results(name, args, results, markdown(results, data), plot(results))
 
 
 if __name__ == "__main__":
