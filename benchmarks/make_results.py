@@ -55,7 +55,8 @@ def render(results: dict[str, dict[str, Any]], plot_path: str | None) -> str:
              "`benchmarks/results/` by `python benchmarks/make_results.py`.", ""]
     if plot_path:
         parts += [f"![Omniglot test accuracy of each meta-learner against the published "
-                  f"numbers]({plot_path})", ""]
+                  f"numbers, background split]({plot_path})",
+                  "The plot shows the background-split table (below the vinyals one).", ""]
     for stem, heading in SECTIONS:
         if stem not in results:
             continue
