@@ -30,16 +30,15 @@ import torch
 import fusion_jobs as jobs
 import fusion_report as report
 from common import Budget, parse_args, seed_everything, write_results
-from kdmeta_lib import Conv4, EpisodeSampler, load_fewshot_data, protonet
-from kdmeta_lib.data.storage import load_or_train_teacher
-from kdmeta_lib.meta_training import meta_train
-from kdmeta_lib.support.runtime import cpu_friendly
+from kdmeta_lib import load_fewshot_data
+from kdmeta_lib.fused_training import TEACHER_RECIPE, course_teacher
 
 
 def add_arguments(parser) -> None:
     add = parser.add_argument
-    add("--teacher-width", type=int, default=64)
-    add("--teacher-steps", type=int, default=1500, help="outer steps of the cached teacher")
+    add("--teacher-width", type=int, default=TEACHER_RECIPE["width"])
+    add("--teacher-steps", type=int, default=TEACHER_RECIPE["steps"],
+        help="outer steps of the cached teacher (fused_training.TEACHER_RECIPE)")
     add("--student-width", type=int, default=24, help="the data-limited student's width")
     add("--widths", type=int, nargs="+", default=[8, 16, 32],
         help="other widths in the capacity diagnosis (the student's width is always in it)")
@@ -68,34 +67,19 @@ def main() -> None:
     budget = Budget(args.minutes)
     data = load_fewshot_data()
     seed_everything(args.seed)
-    n_way = jobs.N_WAY
-    config20 = protonet.ProtoNetConfig(n_way)
-
-    def build_teacher():
-        seed_everything(args.seed)
-        return cpu_friendly(Conv4(args.teacher_width), args.device)
-
-    def train_teacher(model):
-        sampler = EpisodeSampler(data.train, n_way, 1, args.train_query, seed=args.seed)
-        return meta_train(model, protonet.task_loss, config20, sampler,
-                          n_iterations=args.teacher_steps, n_tasks=1, outer_lr=args.outer_lr,
-                          cosine_decay=True, description="teacher")
-
-    recipe = {"benchmark": "fusion", "data": data.source, "classes": list(data.train.shape[:2]),
-              "width": args.teacher_width, "way": n_way, "query": args.train_query,
-              "steps": args.teacher_steps, "tasks": 1, "lr": args.outer_lr, "cosine": True,
-              "seed": args.seed}
     start = time.perf_counter()
-    teacher, from_cache = load_or_train_teacher(build_teacher, train_teacher, recipe)
+    teacher, from_cache = course_teacher(data, args.device, width=args.teacher_width,
+                                         steps=args.teacher_steps)  # notebook 03's, cached
     teacher_seconds = time.perf_counter() - start
     n_train = data.train.shape[0]
     subset = torch.randperm(n_train, generator=torch.Generator().manual_seed(args.seed))
     subset = sorted(subset[:min(args.subset_classes, n_train)].tolist())
     settings = {key: getattr(args, key) for key in (
-        "teacher_width", "student_width", "steps", "train_query", "outer_lr",
+        "student_width", "steps", "train_query", "outer_lr",
         "alpha", "temperature", "normalised_temperature", "transfer_queries", "episodes",
         "test_query", "train_episodes", "held_out_episodes", "held_out_steps", "seed")}
     settings["subset"] = subset
+    settings["teacher_width"] = args.teacher_width
     plan = jobs.Plan(settings, {k: v.detach().clone() for k, v in teacher.state_dict().items()})
     with jobs.Pool(plan, args.workers, str(args.device)) as pool:
         measured = jobs.run_all(pool, plan, args, budget)

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from fusion_arms import ArmConfig, HeldOutConfig, TransferSampler, arm_loss, held_out_loss
-from kdmeta_lib import Conv4, EpisodeSampler, load_fewshot_data, protonet
+from fusion_arms import ArmConfig, arm_loss
+from kdmeta_lib import Conv4, EpisodeSampler, guided, load_fewshot_data, protonet, transfer
 from kdmeta_lib.meta_training import episode_accuracies, meta_train
 from kdmeta_lib.support.runtime import cpu_friendly, seed_everything
 
@@ -81,16 +81,13 @@ def student(width: int, state: dict | None = None) -> torch.nn.Module:
 
 def predictions(model: torch.nn.Module, images: torch.Tensor, n_episodes: int, n_query: int,
                 seed: int) -> tuple[torch.Tensor, float]:
-    """Predicted class of every query ``[n_episodes, N·Q]`` and the mean spread of the logits."""
-    sampler = EpisodeSampler(images, N_WAY, 1, n_query, seed=seed)
-    predicted, spreads = [], []
-    with torch.no_grad():
-        for first in range(0, n_episodes, 50):
-            episode = sampler.sample_batch(min(50, n_episodes - first)).to(STATE["device"])
-            logits = protonet.episode_logits(model, episode, N_WAY)  # [tasks, N·Q, N]
-            predicted.append(logits.argmax(-1).to(torch.int16).cpu())
-            spreads.append(logits.std(-1).mean().item())
-    return torch.cat(predicted), sum(spreads) / len(spreads)
+    """Predicted class of every query ``[n_episodes, N·Q]`` and the mean spread of the logits.
+
+    Tested with ``protonet.test_logits``: batch norm normalises with the statistics of 1,000
+    random images of the episodes' classes, not of each episode, so each image is embedded once.
+    """
+    logits = protonet.test_logits(model, images, N_WAY, 1, n_query, n_episodes, seed)
+    return logits.argmax(-1).to(torch.int16), logits.std(-1).mean().item()
 
 
 def accuracy_of(predicted: torch.Tensor, n_query: int) -> torch.Tensor:
@@ -114,14 +111,18 @@ def run_job(job: dict) -> dict:
         shots = job.get("teacher_shots", 1)
         config = ArmConfig(N_WAY, guide if job.get("alpha") else None, job.get("alpha", 0.0),
                            job.get("temperature", s["temperature"]), job.get("target", "logits"),
-                           shots, guide if job.get("transfer") else None, s["transfer_queries"])
+                           shots)
+        loss = arm_loss
         sampler = EpisodeSampler(classes, N_WAY, shots, s["train_query"], seed=job["seed"])
-        if job.get("transfer"):
-            sampler = TransferSampler(sampler, STATE["data"].train, s["transfer_queries"],
-                                      seed=1000 + job["seed"])
+        if job.get("transfer"):  # arms (c) and (d): label-free episodes from every class
+            sampler = transfer.TransferSampler(sampler, STATE["data"].train,
+                                               s["transfer_queries"], seed=1000 + job["seed"])
+            config = transfer.TransferConfig(guide, N_WAY, s["transfer_queries"], arm_loss,
+                                             config, s["temperature"])
+            loss = transfer.task_loss
         seed_everything(job["seed"])
         model = student(job["width"])
-        history = meta_train(model, arm_loss, config, sampler, n_iterations=job["steps"],
+        history = meta_train(model, loss, config, sampler, n_iterations=job["steps"],
                              n_tasks=1, outer_lr=s["outer_lr"], cosine_decay=True,
                              description=job["name"])
         seconds, steps = history.seconds, job["steps"]
@@ -143,10 +144,11 @@ def held_out_job(job: dict) -> dict:
     model = STATE["teacher"] if job["model"] == "teacher" else student(s["student_width"],
                                                                        job["state"])
     guide = {"teacher": STATE["teacher"], "self": model, None: None}[job.get("guide")]
-    config = HeldOutConfig(N_WAY, HELD_OUT_QUERIES // 2, guide, inner_steps=job["inner_steps"])
+    config = guided.GuidedConfig(guide, N_WAY, HELD_OUT_QUERIES // 2, inner_lr=0.02,
+                                 inner_steps=job["inner_steps"], alpha=0.9)
     sampler = EpisodeSampler(STATE["data"].test, N_WAY, 1, HELD_OUT_QUERIES, seed=HELD_OUT_SEED)
     return {"name": job["name"], "accuracy": episode_accuracies(
-        model, held_out_loss, config, sampler, s["held_out_episodes"], batch_size=10)}
+        model, guided.task_loss, config, sampler, s["held_out_episodes"], batch_size=10)}
 
 
 def run_all(pool: Pool, plan: Plan, args, budget) -> dict[str, dict]:

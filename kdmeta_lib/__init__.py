@@ -25,7 +25,8 @@ module                  what it holds                                           
 ``meta_training``       one meta-training loop, one evaluation, for all         02
 *fusion*
 ``fused``               (1/N)·Σ_i [α·L_KD^i + (1−α)·L_CE^i]                     03
-``guided``              the teacher at test time                                03
+``transfer``            label-free transfer episodes taught by a guide          03
+``guided``              the teacher at test time, scored on held-out queries    03
 ``fused_training``      meta-training a student with a frozen teacher           03, 04
 *applications*
 ``rl_envs``             the 2-D navigation task family                          04c

@@ -8,7 +8,10 @@
   embedding backbone (a CNN for characters, a character CNN for names), as notebooks 04a and
   04b use it.
 
-Trained teachers are cached by ``data.storage.load_or_train_teacher``.
+* :func:`course_teacher`: the course's Omniglot teacher, a Conv4-64 ProtoNet meta-trained on
+  every training class, trained once and cached (notebook 03 and ``benchmarks/fusion.py``
+  share it through ``data.storage.load_or_train_teacher``).
+
 Taught in notebook 03, "The fused loss".
 """
 
@@ -19,9 +22,18 @@ from typing import Any
 from torch import Tensor, nn
 
 from . import protonet
+from .data.loaders import FewShotData
+from .data.storage import load_or_train_teacher
 from .episodes import EpisodeSampler
 from .fused import FusedConfig, QueryLogits, task_loss
 from .meta_training import History, episode_accuracies, meta_train
+from .models import Conv4
+from .support.runtime import cpu_friendly, seed_everything
+
+TEACHER_RECIPE = {"learner": "protonet", "width": 64, "way": 20, "shot": 1, "query": 2,
+                  "steps": 1500, "tasks": 1, "lr": 2e-3, "cosine": True, "seed": 0}
+"""The course teacher's recipe: 20-way 1-shot episodes with 2 queries per class, one task per
+outer step, Adam at 2e-3 decayed along a half cosine to 0 over 1,500 steps."""
 
 
 def meta_train_with_teacher(student: nn.Module, sampler: EpisodeSampler, *,
@@ -86,3 +98,37 @@ def evaluate_protonet(model: nn.Module, sampler: EpisodeSampler, n_episodes: int
     """Query accuracy of each of ``n_episodes`` test tasks: ``[n_episodes]`` (for ``mean_ci``)."""
     return episode_accuracies(model, protonet.task_loss, protonet.ProtoNetConfig(sampler.n_way),
                               sampler, n_episodes=n_episodes, batch_size=batch_size)
+
+
+def course_teacher(data: FewShotData, device: str = "cpu", verbose: bool = True,
+                   **changes: Any) -> tuple[nn.Module, bool]:
+    """The course's teacher for ``data``: a ProtoNet Conv4 trained by :data:`TEACHER_RECIPE` on
+    every training class, loaded from the shared cache when this data and recipe were trained
+    before (else trained, about 100 s on a 2-core CPU, and cached atomically).
+
+    Args:
+        changes: recipe entries to change, e.g. ``width=8, steps=2`` for a quick test.
+    Returns:
+        ``(teacher, from_cache)``; the teacher is frozen (no gradients) and in eval mode, so its
+        batch norm uses the statistics it learnt rather than those of each episode.
+    """
+    unknown = set(changes) - set(TEACHER_RECIPE)
+    if unknown:
+        raise ValueError(f"unknown teacher recipe entries {sorted(unknown)}; the recipe has "
+                         f"{sorted(TEACHER_RECIPE)}")
+    r = {**TEACHER_RECIPE, **changes}
+
+    def build() -> nn.Module:
+        seed_everything(r["seed"])
+        return cpu_friendly(Conv4(r["width"]), device)
+
+    def train(model: nn.Module) -> History:
+        sampler = EpisodeSampler(data.train, r["way"], r["shot"], r["query"], seed=r["seed"])
+        return meta_train(model, protonet.task_loss, protonet.ProtoNetConfig(r["way"]), sampler,
+                          n_iterations=r["steps"], n_tasks=r["tasks"], outer_lr=r["lr"],
+                          cosine_decay=r["cosine"], description="teacher")
+
+    key = dict(r, data=data.source, classes=list(data.train.shape[:2]))
+    teacher, from_cache = load_or_train_teacher(build, train, key, verbose=verbose)
+    teacher.requires_grad_(False).eval()
+    return teacher, from_cache

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
-from .episodes import Episode
+from .episodes import Episode, EpisodeSampler
 from .functional import Params, accuracy, check_episode, params_and_buffers
 from .support.validation import check_integer
 
@@ -134,3 +134,46 @@ def episode_logits(model: nn.Module, episode: Episode, n_way: int) -> Tensor:
         return query_logits(params, buffers, model, support_x, support_y, query_x, config=config)
 
     return vmap(one_task)(episode.support_x, episode.support_y, episode.query_x)
+
+
+def test_logits(model: nn.Module, images: Tensor, n_way: int, k_shot: int, n_query: int,
+                n_episodes: int, seed: int, batch_size: int = 50) -> Tensor:
+    """Query logits ``[n_episodes, N·Q, n_way]`` of a trained ProtoNet on fresh test episodes,
+    embedding each image once: a fast test for comparing many models on 600 episodes.
+
+    Conv4's batch norm always normalises with the statistics of the batch it is given. Testing
+    episode by episode, that batch is one episode's support and queries; here it is 1,000
+    random images of the episodes' classes, so each image's embedding is computed once and the
+    episodes are look-ups in the table of embeddings (about 15× faster for 600 20-way
+    episodes). The accuracies differ a little from episode-by-episode testing, so compare
+    models tested the same way. The episodes are those that
+    ``EpisodeSampler(images, n_way, k_shot, n_query, seed)`` draws, so labels are class-major
+    (``arange(n_way).repeat_interleave(n_query)``).
+    """
+    n_classes, n_per_class = images.shape[:2]
+    numbers = torch.arange(n_classes * n_per_class).reshape(n_classes, n_per_class, 1)
+    episodes = EpisodeSampler(numbers, n_way, k_shot, n_query, seed=seed).sample_batch(n_episodes)
+    support, query = episodes.support_x[..., 0], episodes.query_x[..., 0]  # image numbers
+    used = torch.cat([support, query], 1).unique()
+    used = used[torch.randperm(len(used), generator=torch.Generator().manual_seed(seed))]
+    device = next(model.parameters()).device
+    flat, rows = images.reshape(-1, *images.shape[2:]), []
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for first in range(0, len(used), 1000):
+            batch = flat[used[first:first + 1000]].to(device)
+            if batch.dtype == torch.uint8:
+                batch = batch.float().div_(255)  # as EpisodeSampler does
+            rows.append(model(batch).flatten(1).float().cpu())
+    model.train(was_training)
+    table = torch.zeros(len(flat), rows[0].shape[1])
+    table[used] = torch.cat(rows)
+    labels = torch.arange(n_way).repeat_interleave(k_shot)
+    logits = []
+    for first in range(0, n_episodes, batch_size):  # a batch of episodes at a time: less memory
+        chosen = slice(first, first + batch_size)
+        centres = vmap(prototypes, in_dims=(0, None, None))(table[support[chosen]], labels, n_way)
+        points = table[query[chosen]]                                  # [B, N·Q, D]
+        logits.append(-(points[:, :, None] - centres[:, None]).pow(2).sum(-1))
+    return torch.cat(logits)

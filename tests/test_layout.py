@@ -18,7 +18,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "kdmeta_lib"
 MAX_LINES = 220
-LEARNER_MODULES = ("protonet", "maml", "anil", "reptile", "fused", "guided")
+LEARNER_MODULES = ("protonet", "maml", "anil", "reptile", "fused", "guided", "transfer")
 
 
 def module_name(path: Path) -> str:

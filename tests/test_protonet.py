@@ -92,3 +92,23 @@ def test_protonet_beats_chance_after_a_few_dozen_iterations(glyphs):
     result = evaluate(model, protonet.task_loss, protonet.ProtoNetConfig(n_way=5),
                       EpisodeSampler(glyphs[1], 5, 1, 5, seed=1), n_episodes=60)
     assert result.low > 0.3, f"ProtoNet at chance level: {result}"
+
+
+def test_test_logits_are_look_ups_in_one_table_of_embeddings():
+    """Under 1,000 images the table is one batch: every image normalised with the same batch
+    statistics, so each episode's logits are distances between rows of one embedding table."""
+    torch.manual_seed(0)
+    model, images = Conv4(8), torch.rand(12, 6, 1, 28, 28)
+    logits = protonet.test_logits(model, images, 5, 2, 3, 20, seed=7, batch_size=6)
+    numbers = torch.arange(72).reshape(12, 6, 1)
+    episodes = EpisodeSampler(numbers, 5, 2, 3, seed=7).sample_batch(20)
+    used = torch.cat([episodes.support_x, episodes.query_x], 1).flatten().unique()
+    with torch.no_grad():
+        table = torch.zeros(72, 8)
+        table[used] = model(images.flatten(0, 1)[used])
+    for index in (0, 19):
+        support = table[episodes.support_x[index, :, 0]].view(5, 2, 8).mean(1)
+        query = table[episodes.query_x[index, :, 0]]
+        expected = -protonet.squared_distances(query, support)
+        assert torch.allclose(logits[index], expected, atol=1e-4)
+    assert model.training  # the model's mode is restored
