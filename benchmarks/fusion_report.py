@@ -119,7 +119,8 @@ def summarise(done: dict, args, data, subset, teacher, teacher_seconds, from_cac
             "episodes": args.episodes, "test_query": q, "seeds": seeds,
             "teacher": {"width": args.teacher_width, "steps": args.teacher_steps,
                         "from_cache": from_cache, "seconds": teacher_seconds},
-            "student_width": args.student_width, "alpha": args.alpha,
+            "student_width": args.student_width, "budget_width": args.budget_width,
+            "alpha": args.alpha,
             "temperature": args.temperature, "capacity": capacity, "arms": arms,
             "paired": paired, "equal_time_alone": clock, "distilled": distilled, "budget": budget, "held_out": held,
             "targets": targets, "seconds": seconds, "workers": args.workers}
@@ -208,6 +209,7 @@ def render(r: dict):
                   "(teacher − alone) at the same budget. First seed.", "",
                   markdown_table(["arm", "budget", "steps", "train episodes (%)", "test (%)",
                                   "gap recovered", "seconds"], rows)]
+        lines += [budget_reading(r), ""]
         figure = budget_plot(r["budget"])
     if r["held_out"]:
         held = sorted(r["held_out"].items(), key=lambda item: HELD_OUT_ORDER.index(item[0]))
@@ -236,6 +238,25 @@ def render(r: dict):
               + ("" if r["held_out"] else " The teacher-at-test-time rows did not run: the "
                  "budget was spent before them."), ""]
     return "\n".join(lines), figure
+
+
+def budget_reading(r: dict) -> str:
+    """What the budget curve says, from its own numbers: is training alone for the fused arm's
+    time ahead, and does the student underfit (the capacity diagnosis)?"""
+    budget, width = r["budget"], r.get("budget_width", 8)
+    matched, fused = budget.get("alone-matched", {}), budget.get("fused", {})
+    ahead = sum(matched[n]["test"]["mean"] > fused[n]["test"]["mean"] for n in fused if n in matched)
+    text = (f"The student alone for the fused arm's wall-clock time is ahead of the fused arm at "
+            f"{ahead} of {len(fused)} budgets.")
+    student, teacher = r["capacity"].get(f"w{width}"), r["capacity"]["teacher"]
+    if student:
+        text += (f" The Conv4-{width} underfits (capacity diagnosis): {pct(student['train'])} % on "
+                 f"its own training episodes against the teacher's {pct(teacher['train'])} %, with "
+                 f"a train − test gap of "
+                 f"{100 * (student['train']['mean'] - student['test']['mean']):.1f} points; it is "
+                 "short of capacity and steps, not of data, so soft targets add little that more "
+                 "steps would not.")
+    return text
 
 
 def moonshot_over_seeds(paired: dict) -> str:

@@ -109,8 +109,9 @@ def course_teacher(data: FewShotData, device: str = "cpu", verbose: bool = True,
     Args:
         changes: recipe entries to change, e.g. ``width=8, steps=2`` for a quick test.
     Returns:
-        ``(teacher, from_cache)``; the teacher is frozen (no gradients) and in eval mode, so its
-        batch norm uses the statistics it learnt rather than those of each episode.
+        ``(teacher, from_cache)``; the teacher is frozen (no gradients) and in eval mode (which
+        matters for dropout or running statistics; Conv4's batch norm always normalises with the
+        statistics of the batch it is given, eval or not).
     """
     unknown = set(changes) - set(TEACHER_RECIPE)
     if unknown:

@@ -17,7 +17,7 @@ control that says how much of a gain is the teacher's knowledge.
 How it differs from its neighbours: like MAML (``maml``) it adapts with ``functional.adapt``,
 but on a ProtoNet (``protonet``) and with soft targets from a teacher; unlike ``fused`` it needs
 the teacher at test time, so the student is no longer a compressed model on its own.
-Taught in notebook 03, section "A teacher at test time".
+Taught in notebook 03, section "The teacher at test time, scored honestly".
 
 Example:
     Evaluate a student adapted with a teacher's guidance on every test task:
