@@ -7,6 +7,9 @@ the files on disk are never modified. Recorded per notebook: wall seconds, wheth
 ran, and the data it said it used (its ``Data: ...`` lines).
 
 ``--minutes`` is a cap: once it is exceeded, the remaining notebooks are recorded as skipped.
+The run starts from an empty cache, as on a fresh machine: ``KDMETA_CACHE`` is set to a new
+temporary folder that the notebooks share in order (so notebook 03 trains its teacher, and 02
+decodes Omniglot, as a student's first run would); ``--keep-cache`` uses the caller's cache.
 Run ``python benchmarks/notebook_times.py --minutes 30`` with nothing else running: the
 figures are what the notebook headers' "Run time" should quote.
 """
@@ -14,6 +17,7 @@ figures are what the notebook headers' "Run time" should quote.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +30,8 @@ from common import Budget, markdown_table, parse_args, progress, write_results
 
 
 def add_arguments(parser) -> None:
+    parser.add_argument("--keep-cache", action="store_true",
+                        help="use the caller's KDMETA_CACHE instead of a new empty one")
     parser.add_argument("--notebooks", default="all",
                         help="comma-separated names or prefixes (e.g. 01,03_fused_loss), "
                              "'all' (default) or 'none'")
@@ -87,6 +93,8 @@ def main() -> None:
     notebooks = select(args.notebook_dir, args.notebooks)
     os.environ["KDMETA_PROGRESS"] = "0"  # the kernels inherit it: no progress bars in outputs
     os.environ["KDMETA_DEVICE"] = str(args.device)  # pick_device() in every notebook obeys it
+    if not args.keep_cache:  # a fresh machine: nothing decoded, no teacher trained yet
+        os.environ["KDMETA_CACHE"] = tempfile.mkdtemp(prefix="kdmeta-times-cache-")
     budget = Budget(args.minutes)
     rows = []
     for path in progress(notebooks, "notebooks", total=len(notebooks)):
@@ -103,7 +111,8 @@ def main() -> None:
                "all_ok": all(row["status"] == "ok" for row in rows),
                "environment": {"KDMETA_DATA": os.environ.get("KDMETA_DATA", "default"),
                                "KDMETA_OFFLINE": os.environ.get("KDMETA_OFFLINE", "0"),
-                               "KDMETA_CACHE": os.environ.get("KDMETA_CACHE", "default"),
+                               "KDMETA_CACHE": ("the caller's" if args.keep_cache else
+                                                "a new empty folder"),
                                "KDMETA_DEVICE": str(args.device)},
                "seconds": budget.elapsed()}
     table = [[row["notebook"], row["status"],
