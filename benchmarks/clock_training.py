@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -17,7 +18,7 @@ from torch import nn
 
 import common
 from kdmeta_lib.episodes import EpisodeSampler
-from kdmeta_lib.functional import TaskLoss, run_tasks
+from kdmeta_lib.functional import TaskLoss, meta_backward
 from recipes import Recipe, make_optimizer
 
 
@@ -31,22 +32,32 @@ def training_step(model: nn.Module, objective: TaskLoss, config: Any, sampler: E
                   device: torch.device) -> float:
     """One outer step on a fresh meta-batch; returns its mean query accuracy."""
     episode = sampler.sample_batch(n_tasks).to(device)  # tensor indexing, no Python loop
-    losses, accuracies = run_tasks(objective, model, episode, config=config)
     optimizer.zero_grad(set_to_none=True)
-    losses.mean().backward()
+    # one backward per task (on a CPU), so MAML holds one task's second-order graph at a time
+    _, accuracies = meta_backward(objective, model, episode, config=config)
     optimizer.step()
     return accuracies.mean().item()
 
 
 def train_for(model: nn.Module, objective: TaskLoss, config: Any, sampler: EpisodeSampler, *,
-              recipe: Recipe, minutes: float, description: str) -> dict[str, Any]:
+              recipe: Recipe, minutes: float, description: str,
+              checkpoint: tuple[float, Callable[[nn.Module], Any]] | None = None
+              ) -> dict[str, Any]:
     """Meta-train ``model`` in place until ``minutes`` of wall clock are spent.
 
     The learning rate follows ``cosine_lr`` over the *clock*, so a run of any length ends with
     small, precise steps.
 
+    Args:
+        checkpoint: ``(fraction, measure)``: once ``fraction`` of the budget is spent, call
+            ``measure(model)`` with the clock stopped (a learning-curve point; its result is
+            returned under ``"checkpoint"``). The model is mid-schedule there: its learning
+            rate has not decayed to 0, so this point is an under-estimate of a run that ends at
+            that time.
     Returns:
-        ``{"train_seconds", "iterations", "tasks_seen", "cpu_seconds", "final_train_accuracy"}``.
+        ``{"train_seconds", "iterations", "tasks_seen", "cpu_seconds", "final_train_accuracy",
+        "step_ms"}``: ``step_ms`` holds the median and 90th/99th percentiles and maximum of the
+        steps' wall times, so a slow step shows up.
     """
     device = next(model.parameters()).device
     optimizer = make_optimizer(model, recipe)
@@ -54,15 +65,42 @@ def train_for(model: nn.Module, objective: TaskLoss, config: Any, sampler: Episo
     budget, cpu_start = common.Budget(minutes), time.process_time()
     n_iterations = 0
     model.train()
+    step_seconds: list[float] = []
+    measured: dict[str, Any] = {}
     for n_iterations in common.progress(itertools.count(1), description):
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(recipe.outer_lr, budget.fraction())
+        start = time.perf_counter()
         accuracy = training_step(model, objective, config, sampler, optimizer,
                                  n_tasks=recipe.n_tasks, device=device)
+        step_seconds.append(time.perf_counter() - start)
         recent = (recent + [accuracy])[-50:]
+        if checkpoint is not None and not measured and budget.fraction() >= checkpoint[0]:
+            with budget.paused():
+                cpu_before = time.process_time()
+                measured = {"fraction": checkpoint[0], "iterations": n_iterations,
+                            "train_seconds": round(budget.elapsed(), 2),
+                            "result": checkpoint[1](model)}
+                measured["cpu_seconds"] = round(time.process_time() - cpu_before, 2)
+            model.train()
         if budget.spent():
             break
-    return {"train_seconds": round(budget.elapsed(), 2), "iterations": n_iterations,
-            "tasks_seen": n_iterations * recipe.n_tasks,
-            "cpu_seconds": round(time.process_time() - cpu_start, 2),
-            "final_train_accuracy": round(sum(recent) / max(1, len(recent)), 4)}
+    cpu_seconds = time.process_time() - cpu_start - measured.get("cpu_seconds", 0)
+    stats = {"train_seconds": round(budget.elapsed(), 2), "iterations": n_iterations,
+             "tasks_seen": n_iterations * recipe.n_tasks, "cpu_seconds": round(cpu_seconds, 2),
+             "final_train_accuracy": round(sum(recent) / max(1, len(recent)), 4),
+             "step_ms": step_percentiles(step_seconds)}
+    if measured:
+        stats["checkpoint"] = measured
+    return stats
+
+
+def step_percentiles(seconds: list[float]) -> dict[str, float]:
+    """Median, 90th and 99th percentiles and maximum of the step times, in milliseconds."""
+    ordered = sorted(seconds)
+
+    def at(q: float) -> float:
+        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+    return {"median": at(0.5), "p90": at(0.9), "p99": at(0.99),
+            "max": round(1000 * ordered[-1], 1), "mean": round(1000 * sum(ordered) / len(ordered), 1)}

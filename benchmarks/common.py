@@ -17,7 +17,8 @@ import platform
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,15 @@ class Budget:
 
     def spent(self) -> bool:
         return self.elapsed() >= self.seconds
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop the clock inside the block (a measurement that is not part of the budget)."""
+        stopped = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.start += time.perf_counter() - stopped
 
 
 def machine(device: torch.device) -> dict[str, Any]:

@@ -64,3 +64,24 @@ def with_speed_settings(model: nn.Module, device: torch.device, *, channels_last
     """
     model = cpu_friendly(model, device) if channels_last else model.to(device)
     return Bfloat16Backbone(model) if bfloat16 else model
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's allocator to keep freed memory for reuse instead of returning it at once.
+
+    Every training step frees and re-allocates the same large activation buffers. By default
+    glibc gives the top of its heap back to the system whenever more than 128 KiB is free
+    there, and takes it again on the next step (page faults, system time). Raising the trim
+    threshold and the top pad keeps those pages: the same numbers, fewer system calls
+    (ProtoNet's step on 2 cores: about 320 → 200 ms; ``benchmarks/README.md``). The process
+    may hold up to about 1 GB more than it needs. Returns False where libc has no ``mallopt``
+    (not glibc).
+    """
+    import ctypes  # noqa: PLC0415 (only this setting needs it)
+
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_top_pad = -1, -2  # from glibc's malloc.h
+    return bool(mallopt(m_trim_threshold, 2**31 - 1)) and bool(mallopt(m_top_pad, 2**30))

@@ -26,10 +26,12 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 SECTIONS = [
     ("omniglot_accuracy_vinyals", "Omniglot like for like: the papers' (vinyals) split"),
     ("omniglot_accuracy", "Omniglot accuracy against the published numbers"),
+    ("fomaml_gap", "First-order MAML against MAML at matched iterations"),
     ("maml_speed", "Meta-learning speed and memory"),
     ("distillation", "Distillation on MNIST"),
     ("fusion", "Fusion on Omniglot 20-way 1-shot"),
     ("notebook_times", "Notebook run times"),
+    ("notebook_times_under_load", "Notebook run times beside a competing process"),
 ]
 
 

@@ -12,11 +12,19 @@ temporary folder that the notebooks share in order (so notebook 03 trains its te
 decodes Omniglot, as a student's first run would); ``--keep-cache`` uses the caller's cache.
 Run ``python benchmarks/notebook_times.py --minutes 30`` with nothing else running: the
 figures are what the notebook headers' "Run time" should quote.
+
+``--competing-load N`` measures robustness instead (issue 17): each notebook runs twice in a
+row, first alone, then beside ``N`` CPU-bound processes (``while True: pass``, standing in for a
+browser or a second notebook), each sequence with its own empty cache. It writes
+``notebook_times_under_load.json`` with both times and their ratio per notebook; the target is
+a ratio of at most 2.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +45,9 @@ def add_arguments(parser) -> None:
                              "'all' (default) or 'none'")
     parser.add_argument("--notebook-dir", type=Path, default=common.REPO / "notebooks",
                         help="folder of the notebooks (default: notebooks/)")
+    parser.add_argument("--competing-load", type=int, default=0,
+                        help="run each notebook alone and then beside this many CPU-bound "
+                             "processes, and report the ratio (default 0: idle times only)")
     parser.add_argument("--cell-timeout", type=int, default=1800,
                         help="seconds one cell may run before the notebook counts as failed")
 
@@ -88,11 +99,68 @@ def run_notebook(path: Path, cell_timeout: int) -> dict:
             "cells": len(notebook.cells), "data": data_lines(notebook), "error": error}
 
 
+def spinners(n: int) -> list[subprocess.Popen]:
+    """``n`` processes that keep one core busy each (the competing load)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def run_under_load(notebooks: list[Path], args) -> None:
+    """Each notebook alone, then beside ``args.competing_load`` spinning processes."""
+    caches = {kind: tempfile.mkdtemp(prefix=f"kdmeta-times-{kind}-") for kind in ("idle", "load")}
+    rows = []
+    budget = Budget(args.minutes)
+    for path in progress(notebooks, "notebooks", total=len(notebooks)):
+        if budget.spent():
+            rows.append({"notebook": path.name, "status": "skipped"})
+            continue
+        os.environ["KDMETA_CACHE"] = caches["idle"]
+        idle = run_notebook(path, args.cell_timeout)
+        load = spinners(args.competing_load)
+        try:
+            time.sleep(1.0)  # the spinners are running before the kernel starts
+            os.environ["KDMETA_CACHE"] = caches["load"]
+            loaded = run_notebook(path, args.cell_timeout)
+        finally:
+            for process in load:
+                process.kill()
+                process.wait()
+        ratio = loaded["seconds"] / idle["seconds"]
+        rows.append({"notebook": path.name, "status": "ok" if idle["status"] == loaded["status"]
+                     == "ok" else "error", "idle_seconds": idle["seconds"],
+                     "load_seconds": loaded["seconds"], "ratio": ratio,
+                     "within_2x": ratio <= 2.0, "errors": [idle["error"], loaded["error"]]})
+        print(f"{path.name}: alone {idle['seconds']:.0f} s, beside the load "
+              f"{loaded['seconds']:.0f} s ({ratio:.2f}×)", flush=True)
+    done = [row for row in rows if row["status"] != "skipped"]
+    results = {"competing_processes": args.competing_load, "notebooks": rows,
+               "all_within_2x": bool(done) and all(row["within_2x"] for row in done),
+               "all_ok": all(row["status"] == "ok" for row in rows),
+               "environment": {"KDMETA_DATA": os.environ.get("KDMETA_DATA", "default"),
+                               "KDMETA_OFFLINE": os.environ.get("KDMETA_OFFLINE", "0"),
+                               "KDMETA_CACHE": "a new empty folder per sequence"},
+               "seconds": budget.elapsed()}
+    table = [[row["notebook"], row["status"],
+              *(("", "", "", "") if row["status"] == "skipped" else
+                (f"{row['idle_seconds']:.0f}", f"{row['load_seconds']:.0f}",
+                 f"{row['ratio']:.2f}×", "yes" if row["within_2x"] else "**no**"))]
+             for row in rows]
+    markdown = (f"Each notebook alone, then beside {args.competing_load} CPU-bound "
+                f"process(es) on {os.cpu_count()} cores ({args.device}); target: at most 2× "
+                "its time alone.\n\n"
+                + markdown_table(["notebook", "status", "alone (s)", "beside the load (s)",
+                                  "ratio", "≤ 2×"], table)
+                + f"\nAll within 2×: {'yes' if results['all_within_2x'] else 'no'}.\n")
+    write_results("notebook_times_under_load", args, results, markdown)
+
+
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0], 30.0, add_arguments)
     notebooks = select(args.notebook_dir, args.notebooks)
     os.environ["KDMETA_PROGRESS"] = "0"  # the kernels inherit it: no progress bars in outputs
     os.environ["KDMETA_DEVICE"] = str(args.device)  # pick_device() in every notebook obeys it
+    if args.competing_load:
+        run_under_load(notebooks, args)
+        return
     if not args.keep_cache:  # a fresh machine: nothing decoded, no teacher trained yet
         os.environ["KDMETA_CACHE"] = tempfile.mkdtemp(prefix="kdmeta-times-cache-")
     budget = Budget(args.minutes)

@@ -56,7 +56,7 @@ from torch import nn
 import common
 from accuracy_report import ENGINEERING_NOTES, markdown, plot
 from clock_training import train_for
-from fast_layouts import cpu_has_bfloat16
+from fast_layouts import cpu_has_bfloat16, keep_freed_memory
 from kdmeta_lib.data import FewShotData, load_fewshot_data
 from kdmeta_lib.episodes import EpisodeSampler
 from kdmeta_lib.meta_training import evaluate
@@ -106,6 +106,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ProtoNet training n_way (default 60)")
     parser.add_argument("--protonet-shot", type=int, default=None,
                         help="ProtoNet training k_shot (default 1)")
+    parser.add_argument("--protonet-objective", default=None, choices=("standard", "all_splits"),
+                        help="ProtoNet's training loss (default: the recipe's)")
+    parser.add_argument("--curve-episodes", type=int, default=0,
+                        help="test episodes per setting for a learning-curve point halfway "
+                             "through each budget, non-transductive (0: none; default 0)")
+    parser.add_argument("--glibc-default-trim", action="store_true",
+                        help="leave glibc's allocator as it is (to measure what "
+                             "fast_layouts.keep_freed_memory buys)")
     parser.add_argument("--maml-width", type=int, default=None,
                         help="Conv4 width for MAML (default 32)")
     parser.add_argument("--maml-tasks", type=int, default=None,
@@ -120,36 +128,47 @@ def evaluation_sampler(data: FewShotData, n_way: int, k_shot: int, seed: int) ->
 
 def run_algorithm(name: str, recipe: Recipe, data: FewShotData, *, minutes: float,
                   n_episodes: int, share_5way: float, seed: int, device: torch.device,
-                  fast_layout: bool, bfloat16: bool = False) -> dict[str, Any]:
+                  fast_layout: bool, bfloat16: bool = False,
+                  curve_episodes: int = 0) -> dict[str, Any]:
     """Train one algorithm within ``minutes`` and test it on every setting.
 
     ``bfloat16`` applies to ProtoNet only (see :class:`fast_layouts.Bfloat16Backbone`).
+    ``curve_episodes > 0`` adds a learning-curve point halfway through the budget.
     """
     bfloat16 = bfloat16 and recipe.config is None
-    objective, test_loss = learner(name)
+    fast_layout = fast_layout and recipe.channels_last
+    objective, test_loss = learner(name, recipe.objective)
     common.seed_everything(seed)
     models: dict[int | None, nn.Module] = {}
     training: list[dict[str, Any]] = []
     heads: tuple[int | None, ...] = recipe.heads or (None,)
     for head in heads:
-        share = 1.0 if head is None else (share_5way if head == 5 else 1.0 - share_5way)
+        share = (1.0 if head is None or len(heads) == 1
+                 else share_5way if head == 5 else 1.0 - share_5way)
         n_way = recipe.train_way if head is None else head
         sampler = EpisodeSampler(data.train, n_way, recipe.train_shot, recipe.train_query,
                                  seed=seed + (head or 0))
         model = make_model(recipe, head, device, fast_layout, bfloat16)
         config = learner_config(recipe, n_way)
         label = f"{name} {n_way}-way"
+        checkpoint = None
+        if curve_episodes:
+            settings = [(w, s) for w, s in SETTINGS if head is None or w == head]
+            checkpoint = (0.5, lambda m: curve_point(m, name, recipe, data, settings,
+                                                     curve_episodes, seed, test_loss))
         stats = train_for(model, objective, config, sampler, recipe=recipe,
-                          minutes=minutes * share, description=label)
+                          minutes=minutes * share, description=label, checkpoint=checkpoint)
         stats["ms_per_iteration"] = round(1000 * stats["train_seconds"] / stats["iterations"], 1)
         training.append({"model": label, "train_way": n_way, **stats})
         models[head] = model
     accuracy: dict[str, Any] = {}
     eval_start, cpu_start = time.perf_counter(), time.process_time()
     for n_way, k_shot in SETTINGS:
-        model = models[None] if None in models else models[n_way]
-        config: Any = (learner_config(recipe, n_way) if recipe.config is None
-                       else replace(recipe.config, inner_steps=recipe.test_steps[n_way]))
+        model = models[None] if None in models else models.get(n_way)
+        if model is None:  # no head of this n_way was trained (the budget went elsewhere)
+            accuracy[f"{n_way}w{k_shot}s"] = None
+            continue
+        config = test_config(recipe, n_way)
         sampler = evaluation_sampler(data, n_way, k_shot, seed)
         start = time.perf_counter()
         result = evaluate(model, test_loss, config, sampler, n_episodes=n_episodes)
@@ -195,6 +214,35 @@ def run_algorithm(name: str, recipe: Recipe, data: FewShotData, *, minutes: floa
     }
 
 
+def test_config(recipe: Recipe, n_way: int) -> Any:
+    """The learner's hyperparameters on ``n_way``-way test episodes (the test inner steps)."""
+    if recipe.config is None:
+        return learner_config(recipe, n_way)
+    return replace(recipe.config, inner_steps=recipe.test_steps[n_way])
+
+
+def curve_point(model: nn.Module, name: str, recipe: Recipe, data: FewShotData,
+                settings: list[tuple[int, int]], n_episodes: int, seed: int,
+                test_loss: Any) -> dict[str, Any]:
+    """Non-transductive accuracy on ``n_episodes`` test episodes per setting, mid-training
+    (a learning-curve point; the episodes are the first ones of the final test)."""
+    point = {}
+    for n_way, k_shot in settings:
+        config, sampler = test_config(recipe, n_way), evaluation_sampler(data, n_way, k_shot, seed)
+        result = evaluate_non_transductive(model, test_loss, config, sampler,
+                                           n_episodes=n_episodes)
+        protocol = "non-transductive"
+        if result is None:  # ANIL and Reptile have no non-transductive evaluation
+            result = evaluate(model, test_loss, config, sampler, n_episodes=n_episodes)
+            protocol = "transductive"
+        point[f"{n_way}w{k_shot}s"] = {"mean": round(result.mean, 5),
+                                       "half_width": round(result.half_width, 5),
+                                       "n": result.n, "protocol": protocol}
+        print(f"{name} mid-training {n_way}w{k_shot}s: {100 * result.mean:.2f} ± "
+              f"{100 * result.half_width:.2f} % {protocol}", flush=True)
+    return point
+
+
 def chosen_algorithms(text: str) -> list[str]:
     """Parse ``--algorithms`` and check every name."""
     names = [name.strip() for name in text.split(",") if name.strip()]
@@ -209,7 +257,7 @@ def apply_overrides(recipes: dict[str, Recipe], args: argparse.Namespace) -> Non
     """Replace default recipe fields by the command-line overrides that were given."""
     overrides: dict[str, dict[str, Any]] = {
         "protonet": {"width": args.protonet_width, "train_way": args.protonet_way,
-                     "train_shot": args.protonet_shot},
+                     "train_shot": args.protonet_shot, "objective": args.protonet_objective},
         "maml": {"width": args.maml_width, "n_tasks": args.maml_tasks},
     }
     for name, fields in overrides.items():
@@ -245,18 +293,20 @@ def main() -> None:
         raise ValueError(f"--episodes must be at least 2 (1000 for the table), got {args.episodes}")
     if not 0 < args.share_5way < 1:
         raise ValueError(f"--share-5way must be between 0 and 1, got {args.share_5way}")
+    freed_memory_kept = not args.glibc_default_trim and keep_freed_memory()
     data = load_data(args.split, args.data)
     recipes = default_recipes()
     apply_overrides(recipes, args)
     fast_layout = not args.standard_layout
     bfloat16 = not args.no_bf16 and cpu_has_bfloat16(args.device)
     results: dict[str, Any] = {"data_source": data.source, "data": data.description,
-                               "split": args.split,
+                               "split": args.split, "machine": common.machine(args.device),
                                "accuracy_unit": "fraction in [0, 1] (the markdown shows %)",
                                "episodes": args.episodes,
                                "test_queries_per_class": {f"{way}-way": queries for way, queries
                                                           in TEST_QUERIES.items()},
-                               "engineering": ENGINEERING_NOTES, "algorithms": {}}
+                               "engineering": ENGINEERING_NOTES,
+                               "glibc_keeps_freed_memory": freed_memory_kept, "algorithms": {}}
     results["profile"] = (profile(names, recipes, data, device=args.device, bfloat16=bfloat16,
                                   repeats=args.profile_steps) if args.profile_steps else [])
     for name in names:
@@ -264,11 +314,12 @@ def main() -> None:
         results["algorithms"][name] = run_algorithm(
             name, recipes[name], data, minutes=minutes, n_episodes=args.episodes,
             share_5way=args.share_5way, seed=args.seed, device=args.device,
-            fast_layout=fast_layout, bfloat16=bfloat16)
+            fast_layout=fast_layout, bfloat16=bfloat16, curve_episodes=args.curve_episodes)
         results["algorithms"][name]["minutes"] = minutes
-    # one results file per split, so the papers' comparison never overwrites the other table
-    name = NAME if args.split == "background" else f"{NAME}_{args.split}"
-    common.write_results(name, args, results, markdown(results, data), plot(results))
+        # written after every algorithm, so a long run that stops late keeps what it measured
+        # (one results file per split: the papers' comparison never overwrites the other table)
+        stem = NAME if args.split == "background" else f"{NAME}_{args.split}"
+        common.write_results(stem, args, results, markdown(results, data), plot(results))
 
 
 if __name__ == "__main__":

@@ -38,6 +38,38 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def current_rss_mb() -> float:
+    """Resident memory of this process now (Linux's /proc; the peak so far elsewhere)."""
+    return status_field_mb("VmRSS") or peak_rss_mb()
+
+
+def reset_peak_rss() -> None:
+    """Restart the kernel's peak-resident-memory counter of this process (Linux: writing 5 to
+    /proc/self/clear_refs), so a later peak excludes what came before (e.g. compiling)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        pass  # not Linux: the peak then covers the whole process
+
+
+def peak_rss_since_reset_mb() -> float:
+    """Peak resident memory since :func:`reset_peak_rss` (the whole run where it cannot reset)."""
+    return status_field_mb("VmHWM") or peak_rss_mb()
+
+
+def status_field_mb(field: str) -> float | None:
+    """A memory field of /proc/self/status in MB, or None where it does not exist."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        return None
+    return None
+
+
 def seconds_per_step(train_some_steps: Callable[[int], object], device: torch.device,
                      n_steps: int = 5) -> float:
     """Seconds per outer step: time ``n_steps`` steps of ``train_some_steps(n)`` after one

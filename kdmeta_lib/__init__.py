@@ -53,7 +53,7 @@ from .data.glyphs import generate_glyphs
 from .data.storage import load_or_none, save_atomically
 from .episodes import Episode, EpisodeSampler
 from .models import MLP, Conv4, MnistCNN, count_parameters, summarize
-from .support.runtime import pick_device, progress, seed_everything
+from .support.runtime import pick_device, progress, seed_everything, use_free_cores
 from .support.stats import MeanCI, mean_ci
 
 __all__ = [
@@ -61,6 +61,6 @@ __all__ = [
     "MnistCNN", "MnistData", "cache_dir", "count_parameters", "data_root", "generate_glyphs",
     "load_fewshot_data", "load_mnist", "load_omniglot_subset", "load_or_none", "mean_ci",
     "pick_device", "progress", "save_atomically", "seed_everything", "summarize",
-    "with_rotations",
+    "use_free_cores", "with_rotations",
 ]
 __version__ = "0.2.0"

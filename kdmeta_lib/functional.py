@@ -180,3 +180,35 @@ def run_tasks(task_loss: TaskLoss, model: nn.Module, episode: Episode, *, config
     results = [one_task(*(tensor[index] for tensor in tasks)) for index in range(len(tasks[0]))]
     losses, accuracies = zip(*results)
     return torch.stack(losses), torch.stack(accuracies)
+
+
+def meta_backward(task_loss: TaskLoss, model: nn.Module, episode: Episode, *, config: Any,
+                  vectorize: bool | None = None) -> tuple[Tensor, Tensor]:
+    """Back-propagate a meta-batch's mean query loss ``(1/N)·Σ_i L_i`` into ``model``'s ``.grad``.
+
+    The same gradients as ``run_tasks(...)[0].mean().backward()``, since the gradient of a sum
+    is the sum of the gradients. On the task-by-task path each task's ``L_i / N`` is
+    back-propagated as soon as it is computed, which frees that task's graph (for MAML: the
+    inner loop's second-order graph) before the next task runs, so memory holds one task's
+    graph instead of ``N``. With ``vmap`` the tasks run at once and are back-propagated at once.
+
+    Args: as :func:`run_tasks` (``vectorize=None`` chooses the loop on a CPU).
+    Returns:
+        ``(query_losses, query_accuracies)``, each ``[n_tasks]``, detached.
+    """
+    if vectorize is None:
+        vectorize = episode.support_x.device.type != "cpu"
+    if vectorize:
+        losses, accuracies = run_tasks(task_loss, model, episode, config=config, vectorize=True)
+        losses.mean().backward()
+        return losses.detach(), accuracies.detach()
+    n_tasks = len(episode.support_x)
+    losses, accuracies = [], []
+    for index in range(n_tasks):
+        one = Episode(*(tensor[index:index + 1] for tensor in (
+            episode.support_x, episode.support_y, episode.query_x, episode.query_y)))
+        loss, task_accuracy = run_tasks(task_loss, model, one, config=config, vectorize=False)
+        (loss[0] / n_tasks).backward()
+        losses.append(loss.detach())
+        accuracies.append(task_accuracy.detach())
+    return torch.cat(losses), torch.cat(accuracies)

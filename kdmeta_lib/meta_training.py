@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from .episodes import EpisodeSampler
-from .functional import TaskLoss, run_tasks
+from .functional import TaskLoss, meta_backward, run_tasks
 from .support.runtime import progress
 from .support.stats import MeanCI, mean_ci
 from .support.validation import check_integer, check_real
@@ -116,10 +116,10 @@ def meta_train(model: nn.Module, task_loss: TaskLoss, config: Any, sampler: Epis
             for group, start_lr in zip(optimizer.param_groups, start_lrs):
                 group["lr"] = start_lr * 0.5 * (1.0 + math.cos(math.pi * done))
         episode = sampler.sample_batch(n_tasks).to(device)
-        losses, accuracies = run_tasks(task_loss, model, episode, config=config,
-                                       vectorize=vectorize)
         optimizer.zero_grad(set_to_none=True)
-        losses.mean().backward()
+        # one backward per task on a CPU, so only one task's graph is alive at a time
+        losses, accuracies = meta_backward(task_loss, model, episode, config=config,
+                                           vectorize=vectorize)
         optimizer.step()
         history.loss.append(losses.mean().item())
         history.accuracy.append(accuracies.mean().item())

@@ -5,6 +5,8 @@
   ends as ``width`` features. ``width`` scales it: Conv4-64 is the usual teacher, Conv4-16 or
   Conv4-32 a cheap student. Its BatchNorm keeps *no running statistics*: it always normalises
   with the current batch, so the model holds no buffers that change under ``torch.func``.
+* :class:`StridedConv4`: Finn et al.'s MAML network for Omniglot (stride-2 convolutions, no
+  max-pool), cheaper than Conv4.
 * :class:`MLP`: fully connected nets for MNIST, e.g. Hinton et al.'s 784-800-800-10.
 * :class:`MnistCNN`: a larger convolutional MNIST teacher.
 """
@@ -19,8 +21,22 @@ from torch import Tensor, nn
 from .support.validation import check_integer, check_real
 
 
-def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
-    """conv 3×3 → BatchNorm (batch statistics only) → ReLU → max-pool 2×2 (halves H and W)."""
+def conv_block(in_channels: int, out_channels: int, fast: bool = False) -> nn.Sequential:
+    """conv 3×3 → BatchNorm (batch statistics only) → ReLU → max-pool 2×2 (halves H and W).
+
+    ``fast=True`` computes the same function with less work: the convolution has no bias (the
+    batch norm subtracts the batch mean, which removes any constant shift), and the max-pool
+    comes before the ReLU (both are monotone, so max(relu(x)) = relu(max(x)), and the ReLU then
+    touches a quarter of the values). About 20 % faster per step on a 2-core CPU
+    (``benchmarks/README.md``, engineering notes).
+    """
+    if fast:
+        return nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels, track_running_stats=False),
+            nn.MaxPool2d(2),
+            nn.ReLU(),
+        )
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
         nn.BatchNorm2d(out_channels, track_running_stats=False),
@@ -37,12 +53,15 @@ class Conv4(nn.Module):
         in_channels: 1 for Omniglot and MNIST.
         n_classes: if given, add a linear head with this many outputs (MAML, ANIL); if None the
             model returns the embedding (ProtoNet).
+        fast: blocks without conv bias and with the max-pool before the ReLU: the same function
+            class, faster (see :func:`conv_block`); the default keeps the textbook order.
 
     Shapes:
         ``[B, in_channels, 28, 28]`` → ``[B, width]`` (no head) or ``[B, n_classes]``.
     """
 
-    def __init__(self, width: int = 64, in_channels: int = 1, n_classes: int | None = None):
+    def __init__(self, width: int = 64, in_channels: int = 1, n_classes: int | None = None,
+                 fast: bool = False):
         super().__init__()
         check_integer("width", width, hint="64 in the papers; 16 or 32 for a cheap student")
         check_integer("in_channels", in_channels)
@@ -50,14 +69,49 @@ class Conv4(nn.Module):
             check_integer("n_classes", n_classes, hint="the episodes' n_way, or None for no head")
         self.width, self.n_classes = width, n_classes
         self.features = nn.Sequential(
-            conv_block(in_channels, width), conv_block(width, width),
-            conv_block(width, width), conv_block(width, width),
+            conv_block(in_channels, width, fast), conv_block(width, width, fast),
+            conv_block(width, width, fast), conv_block(width, width, fast),
             nn.Flatten(),  # 28 → 14 → 7 → 3 → 1, so [B, width, 1, 1] → [B, width]
         )
         self.head = nn.Linear(width, n_classes) if n_classes else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
+
+
+class StridedConv4(nn.Module):
+    """Finn et al.'s (2017) Omniglot network for MAML: four stride-2 conv blocks, no max-pool.
+
+    Each block is conv 3×3 with stride 2 (no bias: the batch norm removes it) → BatchNorm
+    (batch statistics only, as in :class:`Conv4`) → ReLU. A 28×28 input shrinks
+    28 → 14 → 7 → 4 → 2; the features are the mean over the last 2×2 map. The strides do the
+    down-sampling that :class:`Conv4`'s max-pools do, at about 3.5× fewer multiply-adds.
+
+    Args:
+        width: channels in every block (64 in the paper).
+        in_channels: 1 for Omniglot.
+        n_classes: the linear head's outputs (the episodes' n_way), or None for the embedding.
+
+    Shapes:
+        ``[B, in_channels, 28, 28]`` → ``[B, width]`` (no head) or ``[B, n_classes]``.
+    """
+
+    def __init__(self, width: int = 64, in_channels: int = 1, n_classes: int | None = None):
+        super().__init__()
+        check_integer("width", width, hint="64 in the paper")
+        check_integer("in_channels", in_channels)
+        if n_classes is not None:
+            check_integer("n_classes", n_classes, hint="the episodes' n_way, or None for no head")
+        self.width, self.n_classes = width, n_classes
+        blocks = []
+        for fan_in in (in_channels, width, width, width):
+            blocks += [nn.Conv2d(fan_in, width, kernel_size=3, stride=2, padding=1, bias=False),
+                       nn.BatchNorm2d(width, track_running_stats=False), nn.ReLU()]
+        self.features = nn.Sequential(*blocks)
+        self.head = nn.Linear(width, n_classes) if n_classes else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x).mean(dim=(2, 3)))
 
 
 class MLP(nn.Module):

@@ -15,7 +15,8 @@ def test_maml_speed_smoke(isolated_data, tmp_path):
     out = tmp_path / "results"
     command = [sys.executable, str(REPO / "benchmarks" / "maml_speed.py"), "--minutes", "0.02",
                "--device", "cpu", "--threads", "1", "--inner-steps", "1", "--width", "8",
-               "--methods", "plain,kit_batched", "--max-iterations", "3",
+               "--methods", "plain,kit_loop,kit_batched", "--max-iterations", "3",
+               "--rounds", "2",
                "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ),
                           timeout=120)
@@ -24,9 +25,11 @@ def test_maml_speed_smoke(isolated_data, tmp_path):
     assert payload["benchmark"] == "maml_speed" and payload["machine"]["device"] == "cpu"
     entry = payload["results"]["inner_steps"]["1"]
     methods = entry["methods"]
-    for name in ("plain", "kit_batched"):
+    for name in ("plain", "kit_loop", "kit_batched"):
         figures = methods[name]
-        assert figures["median_ms"] > 0 and figures["n_iterations"] >= 3
+        assert figures["median_ms"] > 0 and figures["n_iterations"] >= 6  # 3 in each round
+        assert figures["rounds"] == 2 and len(figures["round_medians_ms"]) == 2
+        assert figures["quartiles_ms"][0] <= figures["median_ms"] <= figures["quartiles_ms"][1]
         assert figures["peak_memory_mb"] >= 0 and figures["peak_rss_mb"] > 0
         assert figures["speedup_vs_reference"] > 0
     assert entry["reference"] == "plain"

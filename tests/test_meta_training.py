@@ -7,7 +7,7 @@ import torch
 
 from kdmeta_lib import Conv4, EpisodeSampler, generate_glyphs
 from kdmeta_lib import maml, protonet
-from kdmeta_lib.functional import run_tasks
+from kdmeta_lib.functional import meta_backward, run_tasks
 from kdmeta_lib.meta_training import adaptation_curve, evaluate, meta_train
 
 
@@ -105,3 +105,21 @@ def test_meta_train_needs_exactly_one_of_steps_and_seconds(glyphs):
         with pytest.raises(ValueError, match="either n_iterations"):
             meta_train(Conv4(width=8), protonet.task_loss, protonet.ProtoNetConfig(5), sampler,
                        **budget)
+
+
+@pytest.mark.parametrize("vectorize", [False, True])
+def test_meta_backward_gives_the_mean_loss_gradients_one_task_at_a_time(glyphs, vectorize):
+    torch.manual_seed(0)
+    model = Conv4(width=8, n_classes=5)
+    episode = EpisodeSampler(glyphs[0], 5, 1, 3, seed=0).sample_batch(3)
+    config = maml.MamlConfig(inner_lr=0.4, inner_steps=2)
+    losses, _ = run_tasks(maml.task_loss, model, episode, config=config, vectorize=False)
+    losses.mean().backward()
+    expected = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    per_task, accuracies = meta_backward(maml.task_loss, model, episode, config=config,
+                                         vectorize=vectorize)
+    assert torch.allclose(per_task, losses.detach(), atol=1e-5)
+    assert accuracies.shape == (3,) and not per_task.requires_grad
+    for got, want in zip((p.grad for p in model.parameters()), expected):
+        assert torch.allclose(got, want, atol=1e-5)

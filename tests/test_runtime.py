@@ -1,3 +1,6 @@
+import os
+import time
+
 import torch
 import pytest
 
@@ -38,3 +41,23 @@ def test_cpu_friendly_uses_channels_last_on_the_cpu_only():
     # Any other device keeps the default layout: vmap cannot query channels-last strides on CUDA.
     elsewhere = cpu_friendly(Conv4(4), "meta").features[1][0].weight
     assert elsewhere.device.type == "meta" and elsewhere.is_contiguous()
+
+
+def test_busy_cores_sees_a_competing_process_and_use_free_cores_leaves_it_a_core():
+    import subprocess
+    import sys
+
+    from kdmeta_lib.support.runtime import busy_cores, use_free_cores
+
+    threads = torch.get_num_threads()
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # let it start spinning
+        busy = busy_cores(0.5)
+        assert 0.6 <= busy <= (os.cpu_count() or 1) + 0.01
+        chosen = use_free_cores(verbose=False)
+        assert chosen == torch.get_num_threads() >= 1
+        assert chosen < (os.cpu_count() or 1) or (os.cpu_count() or 1) == 1  # one core left
+    finally:
+        spinner.kill()
+        torch.set_num_threads(threads)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
@@ -82,3 +83,55 @@ def cpu_friendly(model: torch.nn.Module, device: torch.device | str | None = Non
     model = model.to(device)
     on_cpu = next(model.parameters(), torch.empty(0)).device.type == "cpu"
     return model.to(memory_format=torch.channels_last) if on_cpu else model
+
+
+def busy_cores(seconds: float = 0.5) -> float:
+    """How many of this machine's cores other programs keep busy, measured over ``seconds``.
+
+    Reads the kernel's CPU counters (``/proc/stat``: time spent busy and idle, all cores
+    together) before and after a short sleep; this process sleeps meanwhile, so what was busy
+    was someone else. Where ``/proc/stat`` does not exist (macOS, Windows) the one-minute load
+    average stands in for it, and where that is missing too, 0.
+    """
+    def counters() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat") as stat:
+                fields = [int(value) for value in stat.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + waiting for disk
+        return sum(fields[:8]), idle  # user … steal; guest time is already inside user
+
+    before = counters()
+    if before is None:
+        try:
+            return float(os.getloadavg()[0])
+        except (AttributeError, OSError):
+            return 0.0
+    time.sleep(seconds)
+    after = counters()
+    total, idle = after[0] - before[0], after[1] - before[1]
+    cores = os.cpu_count() or 1  # /proc/stat counts every core of the machine
+    return 0.0 if total <= 0 else cores * (total - idle) / total
+
+
+def use_free_cores(verbose: bool = True) -> int:
+    """Give torch one CPU thread per core that other programs leave free (at least one).
+
+    Why: torch's threads wait for each other by spinning. When another program (a browser, a
+    second notebook) keeps a core busy, a thread that loses its core makes the other spin
+    through its whole time slice, and a 2-thread notebook can run ten times slower than with
+    one thread (measured in ``benchmarks/notebook_times.py --competing-load``). Call it once at
+    the top of a notebook; on an idle machine it keeps every core.
+
+    Returns:
+        The number of threads set (``torch.get_num_threads()`` afterwards).
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    busy = busy_cores()
+    threads = max(1, min(cores, cores - round(busy)))
+    torch.set_num_threads(threads)
+    if verbose:
+        print(f"torch threads: {threads} ({cores} cores, {busy:.1f} busy with other programs)")
+    return threads
