@@ -45,8 +45,14 @@ def machine_line(payload: dict[str, Any]) -> str:
     """'2-core Intel …, torch 2.14.1, cpu with 2 threads, 15 min budget, 2026-11-28'."""
     m = payload["machine"]
     where = m.get("gpu", f"{m['cpu_cores']}-core {m['cpu']}")
+    budget = f"budget {payload['minutes']:g} min"
+    algorithms = payload.get("results", {}).get("algorithms")
+    if isinstance(algorithms, dict) and algorithms and all(
+            isinstance(a, dict) and "minutes" in a for a in algorithms.values()):
+        budget = "budgets " + ", ".join(f"{name} {a['minutes']:g} min"
+                                        for name, a in algorithms.items())
     return (f"{where}, torch {m['torch']}, {m['device']} with {m['torch_threads']} torch threads, "
-            f"budget {payload['minutes']:g} min, run on {payload['date']}")
+            f"{budget}, run on {payload['date']}")
 
 
 def render(results: dict[str, dict[str, Any]], plot_path: str | None) -> str:

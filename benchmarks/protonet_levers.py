@@ -42,6 +42,8 @@ N_WAY, N_QUERY = 60, 5
 def add_arguments(parser) -> None:
     parser.add_argument("--repeats", type=int, default=15, help="timed steps per variant")
     parser.add_argument("--width", type=int, default=64)
+    parser.add_argument("--no-compile", action="store_true",
+                        help="skip the torch.compile row (its compile takes a while)")
 
 
 def time_variant(make_model: Callable[[], torch.nn.Module], objective, sampler: EpisodeSampler,
@@ -97,6 +99,8 @@ def main() -> None:
         ("… + glibc keeps freed memory", conv4(True, True), protonet.task_loss, False,
          keep_freed_memory),
     ]
+    if args.no_compile:
+        variants = [v for v in variants if "compile" not in v[0]]
     rows, measured = [], {}
     for name, make, objective, bfloat16, setting in common.progress(variants, "levers"):
         applied = setting() if setting is not None else None

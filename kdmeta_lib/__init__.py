@@ -10,12 +10,14 @@ module                  what it holds                                           
 ======================  ======================================================  ========
 *tasks and models*
 ``episodes``            ``Episode`` and the N-way K-shot ``EpisodeSampler``     02
-``models``              Conv4, MLPs and the MNIST teacher                       01, 02
+``models``              Conv4 (and Finn et al.'s strided variant), MLPs and     01, 02
+                        the MNIST teacher
 ``text_models``         the character-level CNN for names                       04b
 *losses and learners*
 ``distillation``        the KD loss (T², batchmean), α·L_KD + (1−α)·L_CE        01
 ``functional``          parameters as dicts, one inner loop (``adapt``),        02
-                        one task runner (``run_tasks``)
+                        one task runner (``run_tasks``), one backward per
+                        task (``meta_backward``)
 ``protonet``            Prototypical Networks                                   02
 ``maml``                MAML, first and second order                            02
 ``anil``                ANIL: MAML on the head only                             02
@@ -39,7 +41,7 @@ module                  what it holds                                           
 
 * ``data`` (a subpackage): Omniglot, MNIST, the offline glyphs, the name lists, the data root
   and caches, atomic files and cached teachers, the classroom prefetch;
-* ``support`` (a subpackage): confidence intervals, device and seeding, progress bars, plots,
+* ``support`` (a subpackage): confidence intervals, device, seeding and CPU threads, progress bars, plots,
   the shared argument checks, and a torch-bug workaround for ``vmap``;
 * ``checks`` (a subpackage): self-checks for the notebooks' exercises.
 

@@ -1,7 +1,10 @@
-"""Where code runs and how it is made reproducible: device choice, seeding, progress bars.
+"""Where code runs and how it is made reproducible: device choice, seeding, CPU threads,
+progress bars.
 
 Every notebook starts with ``device = pick_device()`` and ``seed_everything(SEED)``; every loop
-that runs longer than a few seconds wraps its iterable in :func:`progress`.
+that runs longer than a few seconds wraps its iterable in :func:`progress`. Notebooks that use
+more than one CPU thread call :func:`use_free_cores` so that a busy laptop does not slow them
+down many times over.
 """
 
 from __future__ import annotations
