@@ -45,6 +45,14 @@ def conv_block(in_channels: int, out_channels: int, fast: bool = False) -> nn.Se
     )
 
 
+def check_conv_sizes(width: int, in_channels: int, n_classes: int | None) -> None:
+    """The size checks that :class:`Conv4` and :class:`StridedConv4` share."""
+    check_integer("width", width, hint="64 in the papers; 16 or 32 for a cheap student")
+    check_integer("in_channels", in_channels)
+    if n_classes is not None:
+        check_integer("n_classes", n_classes, hint="the episodes' n_way, or None for no head")
+
+
 class Conv4(nn.Module):
     """Four conv blocks, then optionally a linear classifier.
 
@@ -63,10 +71,7 @@ class Conv4(nn.Module):
     def __init__(self, width: int = 64, in_channels: int = 1, n_classes: int | None = None,
                  fast: bool = False):
         super().__init__()
-        check_integer("width", width, hint="64 in the papers; 16 or 32 for a cheap student")
-        check_integer("in_channels", in_channels)
-        if n_classes is not None:
-            check_integer("n_classes", n_classes, hint="the episodes' n_way, or None for no head")
+        check_conv_sizes(width, in_channels, n_classes)
         self.width, self.n_classes = width, n_classes
         self.features = nn.Sequential(
             conv_block(in_channels, width, fast), conv_block(width, width, fast),
@@ -98,10 +103,7 @@ class StridedConv4(nn.Module):
 
     def __init__(self, width: int = 64, in_channels: int = 1, n_classes: int | None = None):
         super().__init__()
-        check_integer("width", width, hint="64 in the paper")
-        check_integer("in_channels", in_channels)
-        if n_classes is not None:
-            check_integer("n_classes", n_classes, hint="the episodes' n_way, or None for no head")
+        check_conv_sizes(width, in_channels, n_classes)
         self.width, self.n_classes = width, n_classes
         blocks = []
         for fan_in in (in_channels, width, width, width):
