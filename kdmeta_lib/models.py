@@ -139,8 +139,7 @@ class MLP(nn.Module):
             layers.append(nn.Linear(fan_in, fan_out))
             if index < len(sizes) - 2:  # no ReLU after the output layer
                 layers += [nn.ReLU(), nn.Dropout(dropout)] if dropout else [nn.ReLU()]
-        self.net = nn.Sequential(*layers)
-        self.sizes = tuple(sizes)
+        self.net, self.sizes = nn.Sequential(*layers), tuple(sizes)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
