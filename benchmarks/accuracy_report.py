@@ -72,7 +72,7 @@ def markdown(results: dict[str, Any], data: FewShotData) -> str:
             "(15 queries per class in 5-way, 10 in 20-way episodes), with "
             f"{protocol}; published numbers after the slash (— : none published).\n\n")
     text += common.markdown_table(headers, rows)
-    text += learning_curve(results, settings) + targets(results)
+    text += runs(results) + learning_curve(results, settings) + targets(results)
     text += f"\n## Engineering (what each speed change bought)\n\nSee `{results['engineering']}`.\n"
     if results["profile"]:
         text += ("\nThe table below re-measures the layout, bfloat16 and thread choices in this "
@@ -82,6 +82,16 @@ def markdown(results: dict[str, Any], data: FewShotData) -> str:
                      [[row["algorithm"], row["variant"], row["threads"], row["ms_per_step"]]
                       for row in results["profile"]]))
     return text + non_transductive_table(results, settings)
+
+
+def runs(results: dict[str, Any]) -> str:
+    """The command behind each row, when the rows come from more than one run
+    (``omniglot_accuracy.py --keep-others``)."""
+    commands = {name: result.get("command") for name, result in results["algorithms"].items()}
+    if len(set(commands.values())) <= 1:
+        return ""
+    return ("\nThe rows come from separate runs on this machine:\n\n"
+            + "\n".join(f"- {name}: `{command}`" for name, command in commands.items()) + "\n")
 
 
 def learning_curve(results: dict[str, Any], settings: list[str]) -> str:

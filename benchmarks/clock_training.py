@@ -17,21 +17,32 @@ import torch
 from torch import nn
 
 import common
+from augmentation import augment_episode
 from kdmeta_lib.episodes import EpisodeSampler
 from kdmeta_lib.functional import TaskLoss, meta_backward
 from recipes import Recipe, make_optimizer
 
 
-def cosine_lr(start: float, fraction: float) -> float:
-    """Half-cosine decay from ``start`` to 0 as ``fraction`` (of the clock) goes 0 → 1."""
-    return start * 0.5 * (1.0 + math.cos(math.pi * fraction))
+def cosine_lr(start: float, fraction: float, warmup: float = 0.0) -> float:
+    """Half-cosine decay from ``start`` to 0 as ``fraction`` (of the clock) goes 0 → 1.
+
+    ``warmup > 0`` scales the first ``warmup`` of the clock by ``fraction / warmup`` (a linear
+    rise from 0), which protects Adam's first, poorly estimated steps.
+    """
+    rise = min(1.0, fraction / warmup) if warmup > 0 else 1.0
+    return rise * start * 0.5 * (1.0 + math.cos(math.pi * fraction))
 
 
 def training_step(model: nn.Module, objective: TaskLoss, config: Any, sampler: EpisodeSampler,
-                  optimizer: torch.optim.Optimizer, *, n_tasks: int,
-                  device: torch.device) -> float:
-    """One outer step on a fresh meta-batch; returns its mean query accuracy."""
+                  optimizer: torch.optim.Optimizer, *, n_tasks: int, device: torch.device,
+                  augment: torch.Generator | None = None) -> float:
+    """One outer step on a fresh meta-batch; returns its mean query accuracy.
+
+    ``augment``: a generator to move every image with ``augmentation.augment_episode``.
+    """
     episode = sampler.sample_batch(n_tasks).to(device)  # tensor indexing, no Python loop
+    if augment is not None:
+        episode = augment_episode(episode, augment)
     optimizer.zero_grad(set_to_none=True)
     # one backward per task (on a CPU), so MAML holds one task's second-order graph at a time
     _, accuracies = meta_backward(objective, model, episode, config=config)
@@ -61,6 +72,8 @@ def train_for(model: nn.Module, objective: TaskLoss, config: Any, sampler: Episo
     """
     device = next(model.parameters()).device
     optimizer = make_optimizer(model, recipe)
+    # its own generator, seeded from the run's seed, so the episodes match a run without it
+    augment = torch.Generator().manual_seed(torch.initial_seed()) if recipe.augment else None
     recent: list[float] = []
     budget, cpu_start = common.Budget(minutes), time.process_time()
     n_iterations = 0
@@ -69,10 +82,10 @@ def train_for(model: nn.Module, objective: TaskLoss, config: Any, sampler: Episo
     measured: dict[str, Any] = {}
     for n_iterations in common.progress(itertools.count(1), description):
         for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(recipe.outer_lr, budget.fraction())
+            group["lr"] = cosine_lr(recipe.outer_lr, budget.fraction(), recipe.warmup)
         start = time.perf_counter()
         accuracy = training_step(model, objective, config, sampler, optimizer,
-                                 n_tasks=recipe.n_tasks, device=device)
+                                 n_tasks=recipe.n_tasks, device=device, augment=augment)
         step_seconds.append(time.perf_counter() - start)
         recent = (recent + [accuracy])[-50:]
         if checkpoint is not None and not measured and budget.fraction() >= checkpoint[0]:

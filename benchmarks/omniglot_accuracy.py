@@ -46,8 +46,10 @@ fully disjoint alphabets.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -108,12 +110,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ProtoNet training k_shot (default 1)")
     parser.add_argument("--protonet-objective", default=None, choices=("standard", "all_splits"),
                         help="ProtoNet's training loss (default: the recipe's)")
+    parser.add_argument("--protonet-lr", type=float, default=None,
+                        help="ProtoNet's Adam learning rate at the start of the cosine "
+                             "(default: the recipe's, 3e-3)")
+    parser.add_argument("--protonet-warmup", type=float, default=None,
+                        help="fraction of ProtoNet's budget with a linear learning-rate "
+                             "warm-up (default 0)")
+    parser.add_argument("--protonet-augment", action="store_true",
+                        help="move ProtoNet's training images by a small random affine map "
+                             "(augmentation.py; default off)")
     parser.add_argument("--curve-episodes", type=int, default=0,
                         help="test episodes per setting for a learning-curve point halfway "
                              "through each budget, non-transductive (0: none; default 0)")
     parser.add_argument("--glibc-default-trim", action="store_true",
                         help="leave glibc's allocator as it is (to measure what "
                              "fast_layouts.keep_freed_memory buys)")
+    parser.add_argument("--keep-others", action="store_true",
+                        help="keep the results of the algorithms not run now from the results "
+                             "file already in --out (same split and machine); each algorithm "
+                             "records the command that produced it")
     parser.add_argument("--maml-width", type=int, default=None,
                         help="Conv4 width for MAML (default 32)")
     parser.add_argument("--maml-tasks", type=int, default=None,
@@ -257,7 +272,9 @@ def apply_overrides(recipes: dict[str, Recipe], args: argparse.Namespace) -> Non
     """Replace default recipe fields by the command-line overrides that were given."""
     overrides: dict[str, dict[str, Any]] = {
         "protonet": {"width": args.protonet_width, "train_way": args.protonet_way,
-                     "train_shot": args.protonet_shot, "objective": args.protonet_objective},
+                     "train_shot": args.protonet_shot, "objective": args.protonet_objective,
+                     "outer_lr": args.protonet_lr, "warmup": args.protonet_warmup,
+                     "augment": args.protonet_augment or None},
         "maml": {"width": args.maml_width, "n_tasks": args.maml_tasks},
     }
     for name, fields in overrides.items():
@@ -293,6 +310,9 @@ def main() -> None:
         raise ValueError(f"--episodes must be at least 2 (1000 for the table), got {args.episodes}")
     if not 0 < args.share_5way < 1:
         raise ValueError(f"--share-5way must be between 0 and 1, got {args.share_5way}")
+    if args.protonet_warmup is not None and not 0 <= args.protonet_warmup < 1:
+        raise ValueError(f"--protonet-warmup is a fraction of the budget in [0, 1), "
+                         f"got {args.protonet_warmup}")
     freed_memory_kept = not args.glibc_default_trim and keep_freed_memory()
     data = load_data(args.split, args.data)
     recipes = default_recipes()
@@ -309,17 +329,36 @@ def main() -> None:
                                "glibc_keeps_freed_memory": freed_memory_kept, "algorithms": {}}
     results["profile"] = (profile(names, recipes, data, device=args.device, bfloat16=bfloat16,
                                   repeats=args.profile_steps) if args.profile_steps else [])
+    stem = NAME if args.split == "background" else f"{NAME}_{args.split}"
+    kept = earlier_results(args.out / f"{stem}.json", results, names) if args.keep_others else {}
     for name in names:
         minutes = getattr(args, f"minutes_{name}") or args.minutes
         results["algorithms"][name] = run_algorithm(
             name, recipes[name], data, minutes=minutes, n_episodes=args.episodes,
             share_5way=args.share_5way, seed=args.seed, device=args.device,
             fast_layout=fast_layout, bfloat16=bfloat16, curve_episodes=args.curve_episodes)
-        results["algorithms"][name]["minutes"] = minutes
+        results["algorithms"][name].update(minutes=minutes, command=args.command)
         # written after every algorithm, so a long run that stops late keeps what it measured
         # (one results file per split: the papers' comparison never overwrites the other table)
-        stem = NAME if args.split == "background" else f"{NAME}_{args.split}"
+        results["algorithms"] = {other: results["algorithms"].get(other) or kept[other]
+                                 for other in ALGORITHMS
+                                 if other in results["algorithms"] or other in kept}
         common.write_results(stem, args, results, markdown(results, data), plot(results))
+
+
+def earlier_results(path: Path, results: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The algorithms of an earlier results file that this run does not train (``--keep-others``),
+    each with the command that produced it; the file must come from the same split and machine."""
+    if not path.exists():
+        raise FileNotFoundError(f"--keep-others: no earlier results at {path}; run every "
+                                f"algorithm once without it, or point --out at that folder")
+    earlier = json.loads(path.read_text())
+    for key in ("split", "machine"):
+        if earlier["results"].get(key) != results[key]:
+            raise ValueError(f"--keep-others: {path} has {key} {earlier['results'].get(key)}, "
+                             f"this run {results[key]}; its results would not be comparable")
+    return {name: {"command": earlier["command"], **result}
+            for name, result in earlier["results"]["algorithms"].items() if name not in names}
 
 
 if __name__ == "__main__":

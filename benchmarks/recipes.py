@@ -57,6 +57,10 @@ class Recipe:
             every image of a 1-shot training episode as the support in turn).
         channels_last: use the channels-last layout when the command line allows it (MAML's
             profile ran faster in NCHW).
+        warmup: fraction of the clock over which the learning rate rises linearly from 0 before
+            the cosine takes over (0: none).
+        augment: move every training image by a small random affine map
+            (``augmentation.random_affine``).
     """
 
     width: int
@@ -73,6 +77,8 @@ class Recipe:
     fast_blocks: bool = False
     objective: str = "standard"
     channels_last: bool = True
+    warmup: float = 0.0
+    augment: bool = False
 
 
 def default_recipes() -> dict[str, Recipe]:
@@ -82,8 +88,10 @@ def default_recipes() -> dict[str, Recipe]:
         # fast_blocks: the same function, ~20 % faster (engineering notes in the README).
         # all_splits: every image as the support in turn; at 3 minutes on the vinyals split it
         # beat the usual loss on 20w1s, 93.5 ± 0.4 against 92.3 ± 0.4 % (same test episodes).
+        # outer_lr 3e-3: at 3 minutes it beat 1e-3 on 20w1s by 1.0 point (94.5 against 93.6 %,
+        # same episodes; a second seed moved it 0.2), and at 15 minutes 96.0 against 95.7 %.
         "protonet": Recipe(width=64, train_way=60, train_shot=1, train_query=5, n_tasks=1,
-                           outer_lr=1e-3, fast_blocks=True, objective="all_splits"),
+                           outer_lr=3e-3, fast_blocks=True, objective="all_splits"),
         # Finn et al.: their Omniglot network (stride-2 convolutions, 64 channels), one inner
         # step of 0.4 in training and 10 at test (their main.py); meta-batch 32 there, 8 here.
         # The whole budget goes to the 5-way model (issue 17): no 20-way head is trained.

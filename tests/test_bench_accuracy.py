@@ -23,7 +23,8 @@ def test_omniglot_accuracy_smoke(isolated_data, tmp_path):
     command = [sys.executable, str(REPO / "benchmarks" / f"{NAME}.py"), "--device", "cpu",
                "--threads", "1", "--out", str(tmp_path), "--minutes", "0.002", "--episodes", "4",
                "--width", "8", "--test-steps", "1", "--profile-steps", "1",
-               "--curve-episodes", "2", "--protonet-objective", "all_splits"]
+               "--curve-episodes", "2", "--protonet-objective", "all_splits",
+               "--protonet-warmup", "0.1", "--protonet-augment"]
     finished = subprocess.run(command, cwd=REPO, env=dict(os.environ), capture_output=True,
                               text=True, timeout=600)
     assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-3000:]
@@ -51,7 +52,10 @@ def test_omniglot_accuracy_smoke(isolated_data, tmp_path):
     assert {(name, "channels-last float32") for name in ALGORITHMS} <= profiled
     assert all(row["ms_per_step"] > 0 for row in results["profile"])
     assert results["algorithms"]["protonet"]["published"]["5w1s"] == 0.988
-    assert results["algorithms"]["protonet"]["config"]["objective"] == "all_splits"
+    protonet_config = results["algorithms"]["protonet"]["config"]
+    assert protonet_config["objective"] == "all_splits"
+    assert protonet_config["warmup"] == 0.1 and protonet_config["augment"] is True
+    assert results["algorithms"]["maml"]["config"]["augment"] is False
     assert results["algorithms"]["maml"]["accuracy"]["20w1s"] is None
     assert results["algorithms"]["anil"]["published"]["5w1s"] is None
     table = (tmp_path / f"{NAME}.md").read_text()
@@ -60,6 +64,19 @@ def test_omniglot_accuracy_smoke(isolated_data, tmp_path):
     assert accuracy_table.count("\n| ") == 1 + len(ALGORITHMS)  # header + a row per algorithm
     assert "98.8" in table and "—" in table
     assert (tmp_path / f"{NAME}.png").stat().st_size > 0
+    assert "separate runs" not in table  # one run, one command (the Reproduce line)
+
+    # --keep-others: re-run ProtoNet alone and keep the other rows with their own command
+    again = [*command, "--algorithms", "protonet", "--keep-others", "--protonet-lr", "2e-3"]
+    finished = subprocess.run(again, cwd=REPO, env=dict(os.environ), capture_output=True,
+                              text=True, timeout=600)
+    assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-3000:]
+    merged = json.loads((tmp_path / f"{NAME}.json").read_text())["results"]["algorithms"]
+    assert list(merged) == list(ALGORITHMS)
+    assert merged["protonet"]["config"]["outer_lr"] == 2e-3
+    assert "--keep-others" in merged["protonet"]["command"]
+    assert merged["maml"] == {**results["algorithms"]["maml"], "command": payload["command"]}
+    assert "separate runs" in (tmp_path / f"{NAME}.md").read_text()
 
 
 def test_omniglot_accuracy_rejects_an_unknown_algorithm(isolated_data, tmp_path):
