@@ -41,6 +41,17 @@ def load_results(folder: Path = RESULTS) -> dict[str, dict[str, Any]]:
             for stem, _ in SECTIONS if (folder / f"{stem}.json").exists()}
 
 
+def reproduce(payload: dict[str, Any]) -> str:
+    """The command to quote, or a pointer to each row's command when the rows come from several
+    runs (``omniglot_accuracy.py --keep-others`` records one per algorithm)."""
+    algorithms = payload.get("results", {}).get("algorithms")
+    commands = ({a.get("command") for a in algorithms.values() if isinstance(a, dict)}
+                if isinstance(algorithms, dict) else set())
+    if len(commands) > 1:
+        return "each row's command, listed under the table"
+    return f"`{payload['command']}`"
+
+
 def machine_line(payload: dict[str, Any]) -> str:
     """'2-core Intel …, torch 2.14.1, cpu with 2 threads, 15 min budget, 2026-11-28'."""
     m = payload["machine"]
@@ -70,7 +81,7 @@ def render(results: dict[str, dict[str, Any]], plot_path: str | None) -> str:
             continue
         payload = results[stem]
         parts += [f"### {heading}", "", demote_headings(payload["markdown"].strip()), "",
-                  f"Reproduce: `{payload['command']}` ({machine_line(payload)}).", ""]
+                  f"Reproduce: {reproduce(payload)} ({machine_line(payload)}).", ""]
     return "\n".join(parts).rstrip() + "\n"
 
 

@@ -36,3 +36,25 @@ def test_replace_section_needs_the_markers():
     readme = f"a\n{make_results.START}\nold\n{make_results.END}\nb\n"
     assert make_results.replace_section(readme, "new\n") == (
         f"a\n{make_results.START}\nnew\n{make_results.END}\nb\n")
+
+
+def test_rows_from_separate_runs_point_to_their_own_commands():
+    one = {"command": "python a.py", "results": {"algorithms": {
+        "protonet": {"command": "python a.py"}, "maml": {"command": "python a.py"}}}}
+    assert make_results.reproduce(one) == "`python a.py`"
+    merged = {"command": "python b.py", "results": {"algorithms": {
+        "protonet": {"command": "python b.py"}, "maml": {"command": "python a.py"}}}}
+    assert "each row's command" in make_results.reproduce(merged)
+
+
+@pytest.mark.parametrize("mean, half_width, verdict", [
+    (0.988, 0.001, "**met**"), (0.986, 0.002, "**met by the mean, not by the CI's low end**"),
+    (0.984, 0.001, "**not met**")])
+def test_a_floor_is_met_only_when_the_whole_interval_clears_it(mean, half_width, verdict):
+    import accuracy_report  # noqa: PLC0415 (needs benchmarks/ on the path, set above)
+
+    figure = {"mean": mean, "half_width": half_width, "n": 600}
+    results = {"split": "vinyals", "algorithms": {"protonet": {
+        "accuracy": {"5w1s": figure, "20w1s": None}, "train_seconds": 900.0, "minutes": 15}}}
+    lines = accuracy_report.targets(results).splitlines()
+    assert verdict in next(line for line in lines if "5w1s" in line)
